@@ -1,0 +1,41 @@
+# slssnn: two commands do all the set-up on a fresh machine.
+#   make demo   set up, then run the whole pipeline on the bundled digits data
+#   make test   set up, then run the test suite
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+STAMP  := $(VENV)/.slssnn-installed
+DEMO_OUT ?= runs/demo
+
+# Lava's real runtime needs on CPU (DESIGN.md section 6), plus ours.
+RUNTIME_DEPS := torch==2.13.0 "numpy>=1.26,<2" scipy "networkx<=2.8.7" "asteval<0.10" \
+	h5py matplotlib "pillow<11" scikit-learn tqdm
+TEST_DEPS := pytest pytest-timeout ruff "setuptools>=68"
+
+.PHONY: setup demo test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/patch_lava.py Makefile
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (lava needs Python 3.11)"; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q $(RUNTIME_DEPS) $(TEST_DEPS)
+	$(PIP) install -q --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
+	$(PY) scripts/patch_lava.py
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	$(PY) -c "import lava.lib.dl.netx, slssnn.cli" 
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/slssnn pipeline --dataset digits --timesteps 4 --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

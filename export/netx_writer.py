@@ -1,0 +1,115 @@
+"""Write a trained network as a lava-dl netx HDF5 file.
+
+The integers come from :meth:`STCB.quantized` (the function training used),
+so the file holds exactly the network that was evaluated. The live model is
+never changed. The file is written to a temporary path, read back and
+validated by :func:`read_network`, and only then renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from slssnn.atomic import atomic_path
+from slssnn.errors import SlssnnError
+from slssnn.training.models import SpikingNet
+
+from . import schema as S
+from .netx_reader import NetxNetwork, read_network
+
+
+def _put_type(group: h5py.Group, kind: str) -> None:
+    group.create_dataset(S.TYPE, data=np.array([kind.encode("ascii")], dtype="S10"))
+
+
+def _put_neuron(group: h5py.Group, i_decay: int, v_decay: int, threshold: int) -> None:
+    neuron = group.create_group(S.NEURON)
+    neuron.create_dataset(S.TYPE, data=np.bytes_(b"CUBA"))
+    for key, value in ((S.I_DECAY, i_decay), (S.V_DECAY, v_decay), (S.V_TH_MANT, threshold),
+                       (S.REF_DELAY, 1)):
+        neuron.create_dataset(key, data=np.int64(value))
+    neuron.create_dataset(S.GRADED, data=np.bool_(False))
+
+
+def _to_int_array(x: torch.Tensor) -> np.ndarray:
+    return x.detach().cpu().to(torch.float32).numpy()
+
+
+def layer_shapes(model: SpikingNet) -> list[tuple[int, ...]]:
+    """Output shape of every block, input layer first: (C, H, W) or (N,)."""
+    with torch.no_grad():
+        _, trace = model(torch.zeros(1, *model.config.input_shape))
+    return [tuple(t.shape[2:]) for t in trace]
+
+
+def _write(handle: h5py.File, model: SpikingNet, metadata: dict[str, Any]) -> None:
+    cfg = model.config
+    shapes = layer_shapes(model)
+    layers = handle.create_group(S.LAYER_GROUP)
+    index = 0
+    group = layers.create_group(str(index))
+    _put_type(group, "input")
+    group.create_dataset(S.SHAPE, data=np.array(cfg.input_shape, dtype=np.int64))
+    _put_neuron(group, cfg.i_decay, cfg.v_decay, cfg.input_threshold)
+    for block, flatten, shape in zip(model.blocks, model.flatten_before, shapes[1:], strict=True):
+        if flatten:
+            index += 1
+            group = layers.create_group(str(index))
+            _put_type(group, "flatten")
+        index += 1
+        group = layers.create_group(str(index))
+        q = block.quantized()
+        _put_type(group, "conv" if block.is_conv else "dense")
+        group.create_dataset(S.SHAPE, data=np.array(shape, dtype=np.int64))
+        group.create_dataset(S.WEIGHT, data=_to_int_array(q.weight))
+        if q.bias is not None:
+            group.create_dataset(S.BIAS, data=_to_int_array(q.bias))
+        if block.is_conv:
+            conv = block.synapse
+            for key, value in ((S.STRIDE, conv.stride), (S.PADDING, conv.padding),
+                               (S.DILATION, conv.dilation)):
+                group.create_dataset(key, data=np.array(value, dtype=np.int64))
+            group.create_dataset(S.GROUPS, data=np.int64(conv.groups))
+        _put_neuron(group, block.neuron.i_decay, block.neuron.v_decay, int(q.threshold))
+    meta = handle.create_group(S.METADATA_GROUP)
+    meta.attrs[S.VERSION_ATTR] = S.FORMAT_VERSION
+    meta.attrs[S.METADATA_ATTR] = json.dumps(metadata)
+
+
+def network_metadata(model: SpikingNet, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Our metadata group: T, input encoding, readout rule, classes, model config, provenance."""
+    cfg = model.config
+    return {
+        "timesteps": cfg.timesteps,
+        "input_encoding": {"kind": "current", "scale": cfg.input_scale,
+                           "description": "round(pixel * scale) as a_in of the input layer, "
+                                          "on each of the T steps of a sample"},
+        "readout": "argmax of output spike counts; ties go to the lowest class index",
+        "dataset": cfg.name,
+        "num_classes": cfg.num_classes,
+        "model_config": cfg.to_dict(),
+        "provenance": provenance,
+    }
+
+
+def export_network(model: SpikingNet, path: str | os.PathLike[str],
+                   provenance: dict[str, Any] | None = None) -> NetxNetwork:
+    """Write ``model`` to ``path`` as a netx HDF5 file; return the validated file's contents."""
+    path = Path(path)
+    if path.is_dir():
+        raise SlssnnError(f"output {path} is a folder, not a file path")
+    if not path.parent.is_dir():
+        raise SlssnnError(f"output folder {path.parent} does not exist")
+    metadata = network_metadata(model, provenance or {})
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as handle:
+            _write(handle, model, metadata)
+        read_network(tmp)  # refuse to publish a file our own reader would refuse
+    return read_network(path)

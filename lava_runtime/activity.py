@@ -1,0 +1,90 @@
+"""Per-layer activity of a run: spikes, synaptic operations, neuron updates, ANN-twin MACs.
+
+Definitions (the same for every engine):
+
+- ``spikes``: spikes the layer's neurons emitted, summed over samples and steps;
+- ``synops``: synaptic operations of the layer's incoming synapse: each spike
+  of the previous layer counts once per target neuron of this layer it reaches
+  (dense: every output neuron; conv: every output channel of its group times
+  every output position whose kernel window covers it, with padding, stride
+  and dilation handled exactly). The input layer is driven by host currents
+  and has 0 synops;
+- ``neuron_updates``: neurons x steps x samples;
+- ``ann_macs``: multiply-accumulates of the layer in the ANN twin (same layer,
+  ReLU instead of IF, one pass), per inference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from slssnn.export.netx_reader import LayerSpec
+
+
+def conv_fanout(spec: LayerSpec, in_shape: tuple[int, int, int]) -> np.ndarray:
+    """Targets each input neuron of a conv layer reaches: int64 array ``in_shape`` (C, H, W)."""
+    out_c, _, kh, kw = spec.weight.shape
+    _, h_out, w_out = spec.shape
+    ones_out = torch.ones(1, 1, h_out, w_out, dtype=torch.float64)
+    kernel = torch.ones(1, 1, kh, kw, dtype=torch.float64)
+    base = [(o - 1) * s - 2 * p + d * (k - 1) + 1 for o, s, p, d, k in
+            zip((h_out, w_out), spec.stride, spec.padding, spec.dilation, (kh, kw), strict=True)]
+    extra = [size - b for size, b in zip(in_shape[1:], base, strict=True)]
+    # positions beyond the last window get no target: pad them with zeros instead of
+    # output_padding (which must stay below the stride)
+    covered = F.conv_transpose2d(ones_out, kernel, stride=spec.stride, padding=spec.padding,
+                                 dilation=spec.dilation)[0, 0]
+    covered = F.pad(covered, (0, max(extra[1], 0), 0, max(extra[0], 0)))
+    covered = covered[: in_shape[1], : in_shape[2]]
+    per_position = covered.round().to(torch.int64).numpy()  # (H, W)
+    per_channel = out_c // spec.groups
+    return np.broadcast_to(per_position * per_channel, in_shape).copy()
+
+
+def fanout(spec: LayerSpec, in_shape: tuple[int, ...]) -> np.ndarray:
+    """Targets of each input neuron of ``spec``'s synapse, shaped like its input."""
+    if spec.type == "conv":
+        return conv_fanout(spec, in_shape)
+    return np.full(in_shape, spec.shape[0], dtype=np.int64)
+
+
+def ann_macs(spec: LayerSpec) -> int:
+    """Multiply-accumulates of this layer in the ANN twin, per inference."""
+    if spec.type == "input":
+        return 0
+    if spec.type == "conv":
+        _, in_per_group, kh, kw = spec.weight.shape
+        return int(np.prod(spec.shape)) * in_per_group * kh * kw
+    return int(spec.weight.shape[0] * spec.weight.shape[1])
+
+
+def layer_activity(layers: list[LayerSpec], spike_counts: list[np.ndarray],
+                   timesteps: int, samples: int) -> list[dict[str, Any]]:
+    """Per-layer totals over a run.
+
+    ``spike_counts[i]``: spikes of layer ``i`` per neuron, summed over samples
+    and steps, shaped like the layer (C, H, W) or (N,).
+    """
+    records = []
+    for i, (spec, counts) in enumerate(zip(layers, spike_counts, strict=True)):
+        synops = 0
+        if i > 0:
+            prev_counts = spike_counts[i - 1].astype(np.int64)
+            if spec.type == "dense":
+                prev_counts = prev_counts.reshape(-1)  # flatten: C, H, W order
+            synops = int((prev_counts * fanout(spec, prev_counts.shape)).sum())
+        records.append({
+            "name": spec.name,
+            "type": spec.type,
+            "shape": list(spec.shape),
+            "neurons": spec.neurons,
+            "spikes": int(counts.sum()),
+            "synops": synops,
+            "neuron_updates": spec.neurons * timesteps * samples,
+            "ann_macs": ann_macs(spec),
+        })
+    return records

@@ -1,0 +1,194 @@
+"""Spiking networks built from STCBs, described by a serialisable config.
+
+A network is an input layer (a CUBA layer driven by the image as a constant
+current: on-chip rate encoding) followed by conv/dense STCBs, with one
+``flatten`` between the last conv and the first dense block. Only what netx
+can load is allowed: conv, flatten, dense; downsampling is strided conv.
+
+The :class:`ModelConfig` is stored in every checkpoint and in the exported
+file's metadata, and :func:`build_model` is the only way to build a network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from slssnn.errors import SlssnnError
+
+from .fixed_point import INPUT_CURRENT_MAX, THRESHOLD_MAX, check_range
+from .neuron import CubaParams, run_cuba
+from .stcb import STCB, NeuronConfig
+
+LAYER_TYPES = ("conv", "flatten", "dense")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a network (stored in checkpoints and files).
+
+    ``input_shape`` is (C, H, W); ``layers`` a list of dicts, each
+    ``{"type": "conv", "out_channels", "kernel", "stride", "padding"}``,
+    ``{"type": "flatten"}`` or ``{"type": "dense", "out_features"}``.
+    The input layer receives ``round(pixel * input_scale)`` as current on
+    each of the ``timesteps`` steps and fires at ``v > input_threshold``.
+    """
+
+    name: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    timesteps: int
+    layers: list[dict[str, Any]]
+    input_scale: float = 1.0
+    input_threshold: int = 8
+    i_decay: int = 4096
+    v_decay: int = 0
+    bias: bool = False
+    initial_threshold: float = 1.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input_shape"] = list(self.input_shape)
+        return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> ModelConfig:
+        d = dict(d)
+        d["input_shape"] = tuple(d["input_shape"])
+        return ModelConfig(**d)
+
+
+def digits_config(timesteps: int) -> ModelConfig:
+    """The conv STCB network for scikit-learn's 8x8 digits (strided downsampling)."""
+    return ModelConfig(
+        name="digits",
+        input_shape=(1, 8, 8),
+        num_classes=10,
+        timesteps=timesteps,
+        layers=[
+            {"type": "conv", "out_channels": 16, "kernel": 3, "stride": 1, "padding": 1},
+            {"type": "conv", "out_channels": 32, "kernel": 3, "stride": 2, "padding": 1},
+            {"type": "flatten"},
+            {"type": "dense", "out_features": 64},
+            {"type": "dense", "out_features": 10},
+        ],
+    )
+
+
+MODEL_CONFIGS = {"digits": digits_config}
+
+
+class InputLayer(nn.Module):
+    """The netx ``input`` layer: a CUBA layer whose input is the image as current.
+
+    ``currents = clamp(round(x * scale))`` is presented on every one of the T
+    steps; the layer fires like any CUBA layer (no trainable parameters).
+    """
+
+    def __init__(self, scale: float, params: CubaParams) -> None:
+        super().__init__()
+        self.scale = scale
+        self.params = params
+
+    def currents(self, images: torch.Tensor) -> torch.Tensor:
+        """Integer input currents, int64, shape ``(B, C, H, W)``."""
+        current = torch.round(images * self.scale).to(torch.int64)
+        return current.clamp(-INPUT_CURRENT_MAX, INPUT_CURRENT_MAX)
+
+    def forward(self, images: torch.Tensor, steps: int) -> torch.Tensor:
+        """Spikes of the input layer, float 0/1, shape ``(T, B, C, H, W)``."""
+        current = self.currents(images)
+        a_in = current.unsqueeze(0).expand(steps, *current.shape)  # (T, B, C, H, W)
+        return run_cuba(a_in, self.params).to(images.dtype)
+
+
+class SpikingNet(nn.Module):
+    """Input layer + STCB stack; ``forward`` returns output counts and every layer's spikes."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        validate_config(config)
+        self.config = config
+        neuron = NeuronConfig(config.i_decay, config.v_decay)
+        self.input_layer = InputLayer(
+            config.input_scale,
+            CubaParams(config.i_decay, config.v_decay, config.input_threshold),
+        )
+        self.blocks = nn.ModuleList()
+        self.flatten_before: list[bool] = []
+        channels, height, width = config.input_shape
+        features = None
+        pending_flatten = False
+        for spec in config.layers:
+            if spec["type"] == "flatten":
+                features, pending_flatten = channels * height * width, True
+                continue
+            if spec["type"] == "conv":
+                conv = nn.Conv2d(channels, spec["out_channels"], spec["kernel"],
+                                 stride=spec.get("stride", 1), padding=spec.get("padding", 0),
+                                 bias=config.bias)
+                height = (height + 2 * conv.padding[0] - conv.kernel_size[0]) // conv.stride[0] + 1
+                width = (width + 2 * conv.padding[1] - conv.kernel_size[1]) // conv.stride[1] + 1
+                channels = spec["out_channels"]
+                synapse: nn.Module = conv
+            else:
+                synapse = nn.Linear(features, spec["out_features"], bias=config.bias)
+                features = spec["out_features"]
+            self.blocks.append(STCB(synapse, neuron, config.initial_threshold))
+            self.flatten_before.append(pending_flatten)
+            pending_flatten = False
+
+    @property
+    def timesteps(self) -> int:
+        return self.config.timesteps
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Run the network on a batch of images ``(B, C, H, W)``.
+
+        Returns ``(counts, spikes)``: output spike counts ``(B, classes)``
+        (value = true counts, gradient = equivalent gradient) and a list with
+        every layer's spikes ``(T, B, *layer_shape)``, input layer first.
+        """
+        spikes = self.input_layer(images, self.timesteps)
+        counts = spikes.sum(0)
+        trace = [spikes]
+        for block, flatten in zip(self.blocks, self.flatten_before, strict=True):
+            if flatten:
+                spikes, counts = spikes.flatten(2), counts.flatten(1)  # (T, B, F), (B, F)
+            spikes, counts = block(spikes, counts)
+            trace.append(spikes)
+        return counts, trace
+
+
+def predict(counts: torch.Tensor) -> torch.Tensor:
+    """Readout used everywhere: argmax of output counts; ties go to the lowest class index."""
+    return torch.argmax(counts, dim=-1)
+
+
+def validate_config(config: ModelConfig) -> None:
+    """Refuse a config netx could not run, naming the field."""
+    if config.timesteps < 1:
+        raise SlssnnError(f"timesteps must be >= 1, got {config.timesteps}")
+    check_range("input_threshold", config.input_threshold, 0, THRESHOLD_MAX)
+    flat = False
+    for i, spec in enumerate(config.layers):
+        kind = spec.get("type")
+        if kind not in LAYER_TYPES:
+            raise SlssnnError(f"layer {i}: unknown layer type {kind!r}; known: "
+                              + ", ".join(LAYER_TYPES))
+        if kind == "conv" and flat:
+            raise SlssnnError(f"layer {i}: conv after flatten is not supported")
+        if kind == "dense" and not flat:
+            raise SlssnnError(f"layer {i}: dense needs a 'flatten' layer before it")
+        if kind == "flatten" and flat:
+            raise SlssnnError(f"layer {i}: a second 'flatten' is not supported")
+        flat = flat or kind == "flatten"
+
+
+def build_model(config: ModelConfig) -> SpikingNet:
+    """Build the network a config describes."""
+    return SpikingNet(config)

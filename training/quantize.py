@@ -1,0 +1,68 @@
+"""Quantization of an STCB's float parameters onto Loihi's fixed-point grid.
+
+One function, :func:`quantize_block`, maps float weights ``w``, bias ``b``
+and threshold ``theta`` of a block to the integers that the netx file holds
+and that Lava runs. An IF layer is invariant to scaling W, b and theta
+together, so each block gets its own scale::
+
+    scale  = 254 / max|w|                         (file units per float unit)
+    w_int  = 2 * round(w * scale / 2)             even integers in [-254, 254]
+    b_int  = clamp(round(b * scale), -4096, 4095) bias mantissa
+    vth    = clamp(round(theta * scale), 1, 2**17 - 1)
+
+The training forward uses these integers (so the trained network IS the
+deployed network) and, for the backward pass, their float images
+``w_int / scale`` (straight-through: the gradient reaches ``w`` unchanged).
+Export calls the same function on the trained parameters.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from .fixed_point import BIAS_MAX, BIAS_MIN, THRESHOLD_MAX, WEIGHT_MAX, WEIGHT_STEP
+
+
+class QuantizedBlock(NamedTuple):
+    """Integer parameters of one block plus their straight-through float images.
+
+    ``weight``, ``bias`` (or None) and ``threshold`` are integer-valued float
+    tensors in file units; ``scale`` is file units per float unit;
+    ``weight_ste``, ``bias_ste`` and ``threshold_ste`` equal ``int / scale``
+    in value and carry the gradient of the float parameters.
+    """
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    threshold: torch.Tensor
+    scale: torch.Tensor
+    weight_ste: torch.Tensor
+    bias_ste: torch.Tensor | None
+    threshold_ste: torch.Tensor
+
+
+def _straight_through(x: torch.Tensor, x_quantized: torch.Tensor) -> torch.Tensor:
+    """Value of ``x_quantized``, gradient of ``x``."""
+    return x + (x_quantized - x).detach()
+
+
+def quantize_block(
+    weight: torch.Tensor, bias: torch.Tensor | None, threshold: torch.Tensor
+) -> QuantizedBlock:
+    """Quantize one block's float parameters to the Loihi grid (see module doc)."""
+    with torch.no_grad():
+        scale = WEIGHT_MAX / weight.abs().max().clamp_min(1e-12)
+        w_int = torch.round(weight * scale / WEIGHT_STEP) * WEIGHT_STEP
+        th_int = torch.round(threshold * scale).clamp(1, THRESHOLD_MAX)
+        b_int = None if bias is None else torch.round(bias * scale).clamp(BIAS_MIN, BIAS_MAX)
+    return QuantizedBlock(
+        weight=w_int,
+        bias=b_int,
+        threshold=th_int,
+        scale=scale,
+        weight_ste=_straight_through(weight, w_int / scale),
+        bias_ste=None if bias is None else _straight_through(bias, b_int / scale),
+        threshold_ste=_straight_through(threshold, th_int / scale),
+    )

@@ -1,0 +1,116 @@
+"""STCB: spatio-temporal conversion block (synapse + integrate-and-fire layer).
+
+An STCB replaces a ``conv -> ReLU`` or ``linear -> ReLU`` pair. Over a window
+of T steps it applies the synapse ``f`` (no activation) to every input step
+and feeds the integer current into a CUBA layer (:mod:`.neuron`)::
+
+    a[t]   = f_int(s_in[t])                    (integer dendritic sum)
+    s_out  = run_cuba(a, (iDecay, vDecay, vth, b_int))
+    c      = sum_t s_out[t]                    spike counts in {0..T}
+
+Backward (the spike-train level equivalent gradient, see docs/method.md):
+because ``f`` is linear, ``sum_t f(s_in[t]) = f(c_in)``, and the block is
+treated as ``c ~= clamp(A / theta, 0, T)`` with ``A = f(c_in) + T * b``.
+The forward value is the true count; the gradient is that of the clamp,
+through the input counts, never through time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .fixed_point import CONV_ACCUM_BITS, DECAY_UNITY
+from .neuron import CubaParams, run_cuba
+from .quantize import QuantizedBlock, quantize_block
+
+
+@dataclass(frozen=True)
+class NeuronConfig:
+    """CUBA neuron constants of a block, in 1/4096 per step.
+
+    ``i_decay = 4096`` makes the current equal to this step's input (no
+    synaptic memory); ``v_decay = 0`` is a non-leaky integrate-and-fire
+    neuron, ``v_decay > 0`` a leaky one.
+    """
+
+    i_decay: int = DECAY_UNITY
+    v_decay: int = 0
+
+
+def wrap_conv_accum(x: torch.Tensor) -> torch.Tensor:
+    """Lava's Conv ``signed_clamp(x, 24)``: a modular wrap to signed 24 bits."""
+    half = 1 << (CONV_ACCUM_BITS - 1)
+    return torch.remainder(x + half, 1 << CONV_ACCUM_BITS) - half
+
+
+class STCB(nn.Module):
+    """A conv or dense synapse followed by a CUBA integrate-and-fire layer.
+
+    Args:
+        synapse: ``nn.Conv2d`` or ``nn.Linear`` (its bias, if any, becomes the
+            neurons' bias).
+        neuron: decay constants of the CUBA layer.
+        threshold: initial float threshold (float units of the weights).
+    """
+
+    def __init__(self, synapse: nn.Conv2d | nn.Linear, neuron: NeuronConfig,
+                 threshold: float = 1.0) -> None:
+        super().__init__()
+        if not isinstance(synapse, nn.Conv2d | nn.Linear):
+            raise TypeError(f"STCB synapse must be Conv2d or Linear, got {type(synapse).__name__}")
+        self.synapse = synapse
+        self.neuron = neuron
+        self.threshold = nn.Parameter(torch.tensor(float(threshold)))
+
+    @property
+    def is_conv(self) -> bool:
+        return isinstance(self.synapse, nn.Conv2d)
+
+    def quantized(self) -> QuantizedBlock:
+        """This block's parameters on the Loihi grid (what export writes)."""
+        return quantize_block(self.synapse.weight, self.synapse.bias, self.threshold)
+
+    def _apply_synapse(self, x: torch.Tensor, weight: torch.Tensor,
+                       bias: torch.Tensor | None = None) -> torch.Tensor:
+        if self.is_conv:
+            c = self.synapse
+            return F.conv2d(x, weight, bias, c.stride, c.padding, c.dilation, c.groups)
+        return F.linear(x, weight, bias)
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        return (-1, 1, 1) if self.is_conv else (-1,)
+
+    def forward(self, spikes_in: torch.Tensor,
+                counts_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the block.
+
+        Args:
+            spikes_in: binary spikes, float, shape ``(T, B, *in_shape)``.
+            counts_in: input spike counts ``spikes_in.sum(0)`` carrying the
+                gradient, shape ``(B, *in_shape)``.
+        Returns:
+            ``(spikes_out, counts_out)``: spikes ``(T, B, *out_shape)`` (float
+            0/1, no gradient) and counts ``(B, *out_shape)`` whose value is the
+            true spike count and whose gradient is the equivalent gradient.
+        """
+        steps, batch = spikes_in.shape[:2]
+        q = self.quantized()
+        with torch.no_grad():
+            flat = spikes_in.flatten(0, 1)  # (T*B, *in_shape)
+            accum = self._apply_synapse(flat, q.weight).round().to(torch.int64)
+            if self.is_conv:
+                accum = wrap_conv_accum(accum)
+            accum = accum.view(steps, batch, *accum.shape[1:])  # (T, B, *out_shape)
+            bias = 0 if q.bias is None else q.bias.to(torch.int64).view(self._bias_shape())
+            params = CubaParams(self.neuron.i_decay, self.neuron.v_decay, int(q.threshold), bias)
+            spikes_out = run_cuba(accum, params).to(spikes_in.dtype)
+        counts = spikes_out.sum(0)
+        aggregate = self._apply_synapse(counts_in, q.weight_ste)
+        if q.bias_ste is not None:
+            aggregate = aggregate + steps * q.bias_ste.view(self._bias_shape())
+        surrogate = torch.clamp(aggregate / q.threshold_ste, 0.0, float(steps))
+        return spikes_out, surrogate + (counts - surrogate).detach()
