@@ -31,15 +31,13 @@ def conv_fanout(spec: LayerSpec, in_shape: tuple[int, int, int]) -> np.ndarray:
     _, h_out, w_out = spec.shape
     ones_out = torch.ones(1, 1, h_out, w_out, dtype=torch.float64)
     kernel = torch.ones(1, 1, kh, kw, dtype=torch.float64)
-    base = [(o - 1) * s - 2 * p + d * (k - 1) + 1 for o, s, p, d, k in
-            zip((h_out, w_out), spec.stride, spec.padding, spec.dilation, (kh, kw), strict=True)]
-    extra = [size - b for size, b in zip(in_shape[1:], base, strict=True)]
-    # positions beyond the last window get no target: pad them with zeros instead of
-    # output_padding (which must stay below the stride)
-    covered = F.conv_transpose2d(ones_out, kernel, stride=spec.stride, padding=spec.padding,
+    # unpadded transposed conv: entry j counts the windows covering padded position j
+    covered = F.conv_transpose2d(ones_out, kernel, stride=spec.stride,
                                  dilation=spec.dilation)[0, 0]
-    covered = F.pad(covered, (0, max(extra[1], 0), 0, max(extra[0], 0)))
-    covered = covered[: in_shape[1], : in_shape[2]]
+    (pad_h, pad_w), (_, h_in, w_in) = spec.padding, in_shape
+    covered = F.pad(covered, (0, max(0, pad_w + w_in - covered.shape[1]),
+                              0, max(0, pad_h + h_in - covered.shape[0])))
+    covered = covered[pad_h: pad_h + h_in, pad_w: pad_w + w_in]  # (H, W) real positions
     per_position = covered.round().to(torch.int64).numpy()  # (H, W)
     per_channel = out_c // spec.groups
     return np.broadcast_to(per_position * per_channel, in_shape).copy()

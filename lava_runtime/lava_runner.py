@@ -16,7 +16,9 @@ the semantics of the PyTorch forward.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +32,22 @@ def _to_lava_order(x: np.ndarray) -> np.ndarray:
     if x.ndim >= 3:
         return np.swapaxes(x, 0, 2)
     return x
+
+
+def _prepare_multiprocessing() -> None:
+    """Let Lava's import set the 'fork' start method it needs.
+
+    Lava calls ``multiprocessing.set_start_method('fork')`` on import, which
+    raises if anything (a tqdm progress bar, for one) already fixed the method.
+    A method already set to 'fork' is cleared so Lava can set it again; any
+    other method is refused, because Lava cannot run under it.
+    """
+    method = multiprocessing.get_start_method(allow_none=True)
+    if method == "fork":
+        multiprocessing.set_start_method(None, force=True)
+    elif method is not None:
+        raise SlssnnError(f"Lava needs the 'fork' multiprocessing start method; "
+                          f"this process already uses {method!r}")
 
 
 def run_lava(net_path: str | os.PathLike[str], currents: np.ndarray, timesteps: int,
@@ -47,6 +65,8 @@ def run_lava(net_path: str | os.PathLike[str], currents: np.ndarray, timesteps: 
     Returns:
         per block (input layer first) its spikes, int8 ``(N, T, *layer_shape)``.
     """
+    if "lava.magma.runtime.message_infrastructure.multiprocessing" not in sys.modules:
+        _prepare_multiprocessing()
     from lava.lib.dl.netx import hdf5
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg

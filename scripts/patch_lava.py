@@ -43,7 +43,8 @@ def patch_var_model(text: str) -> str:
     count = text.count("ByteEncoder = ByteEncoder()")
     if count != 8:
         raise RuntimeError(f"{VAR_MODEL}: expected 8 ByteEncoder defaults, found {count}")
-    return text.replace("ByteEncoder = ByteEncoder()", "ByteEncoder = field(default_factory=ByteEncoder)")
+    return text.replace("ByteEncoder = ByteEncoder()",
+                        "ByteEncoder = field(default_factory=ByteEncoder)")
 
 
 def patch_slayer_init(text: str) -> str:

@@ -82,6 +82,12 @@ def digits_config(timesteps: int) -> ModelConfig:
 MODEL_CONFIGS = {"digits": digits_config}
 
 
+def input_currents(images: torch.Tensor, scale: float) -> torch.Tensor:
+    """The host-side encoding: ``clamp(round(images * scale))`` as int64 currents (a_in units)."""
+    current = torch.round(images * scale).to(torch.int64)
+    return current.clamp(-INPUT_CURRENT_MAX, INPUT_CURRENT_MAX)
+
+
 class InputLayer(nn.Module):
     """The netx ``input`` layer: a CUBA layer whose input is the image as current.
 
@@ -96,8 +102,7 @@ class InputLayer(nn.Module):
 
     def currents(self, images: torch.Tensor) -> torch.Tensor:
         """Integer input currents, int64, shape ``(B, C, H, W)``."""
-        current = torch.round(images * self.scale).to(torch.int64)
-        return current.clamp(-INPUT_CURRENT_MAX, INPUT_CURRENT_MAX)
+        return input_currents(images, self.scale)
 
     def forward(self, images: torch.Tensor, steps: int) -> torch.Tensor:
         """Spikes of the input layer, float 0/1, shape ``(T, B, C, H, W)``."""

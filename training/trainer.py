@@ -72,7 +72,7 @@ def _check(config: TrainConfig) -> None:
 
 
 def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
-    """Train, write ``checkpoint.pt`` and ``train.json`` into ``config.out_dir``; return the record."""
+    """Train; write checkpoint.pt and train.json into ``config.out_dir``; return the record."""
     _check(config)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)

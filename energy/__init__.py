@@ -1,0 +1,31 @@
+"""slssnn.energy: estimated energy per inference of a run, from its activity counts.
+
+Input is the run JSON of ``slssnn run`` (per-layer spikes, synaptic ops, neuron updates,
+ANN-twin MACs). Device models turn counts into energy, every constant with its source:
+
+- ``loihi``: Davies et al., IEEE Micro 38(1), 2018, Table 2 (pre-silicon):
+  synops x 23.6 pJ + neuron updates x 81 pJ + spikes x 1.7 pJ;
+- ``loihi-keras-spiking``: keras-spiking's Loihi device: synops x (23.6 + 3.5) pJ +
+  neuron updates x 81 pJ;
+- ``horowitz45nm``: Horowitz, ISSCC 2014, 45 nm: SNN synops x 0.9 pJ (AC), ANN twin
+  MACs x 4.6 pJ (MAC).
+
+There is no ``loihi2`` model: Loihi 2 has no public per-operation energy table, and this
+package invents no figures. A user can describe another device in a JSON file of the same
+form (:func:`load_device_model`). GPU energy is not measured yet: reports say "not measured".
+
+Modules: ``devices`` (model files), ``runfile`` (run JSON checks), ``estimate`` (arithmetic),
+``report`` (energy.json and the summary), ``markdown`` (energy.md), ``plot`` (energy.png).
+Nothing here imports lava or torch.
+"""
+
+from .devices import Constant, DeviceModel, Formula, Term, builtin_models, load_device_model
+from .estimate import estimate, per_inference_counts
+from .report import build_report, format_summary, write_report
+from .runfile import load_run, validate_run
+
+__all__ = [
+    "Constant", "DeviceModel", "Formula", "Term", "build_report", "builtin_models", "estimate",
+    "format_summary", "load_device_model", "load_run", "per_inference_counts", "validate_run",
+    "write_report",
+]

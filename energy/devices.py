@@ -1,0 +1,214 @@
+"""Device energy models: per-operation energies (pJ) and the formulas that use them, as data.
+
+A device model is a JSON file (``energy/devices/*.json`` for the built-ins)::
+
+    {"format": "slssnn-energy-device", "version": 1,
+     "name": "loihi", "description": "...",
+     "constants": {"synaptic_op": {"value_pj": 23.6, "source": "Davies et al. ..."}, ...},
+     "formulas": {"snn": {"label": "SNN",
+                          "terms": [{"count": "synops", "constant": "synaptic_op"}, ...]},
+                  "ann": {...}}}
+
+A formula's energy per inference is a sum of terms, each ``count per inference x value_pj``:
+
+.. math::
+
+    E_f = \\sum_{(c, k) \\in f} N_c \\cdot e_k \\quad \\text{[pJ per inference]}
+
+``snn`` formulas charge the spiking network's counts (``synops``, ``neuron_updates``,
+``spikes``); ``ann`` formulas charge its ANN twin's (``ann_macs``). A constant that no term
+uses is kept for reference (e.g. Loihi's inactive-neuron and tile-hop energies). Every
+constant carries its source; a file without one is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slssnn.errors import SlssnnError
+
+DEVICE_FORMAT = "slssnn-energy-device"
+DEVICE_VERSION = 1
+BUILTIN_DIR = Path(__file__).parent / "devices"
+BUILTIN_NAMES = ("loihi", "loihi-keras-spiking", "horowitz45nm")
+
+# formula key -> (default label, the counts its terms may use)
+NETWORK_COUNTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "snn": ("SNN", ("synops", "neuron_updates", "spikes")),
+    "ann": ("ANN twin", ("ann_macs",)),
+}
+COUNTS = ("synops", "neuron_updates", "spikes", "ann_macs")
+
+_TOP_KEYS = {"format", "version", "name", "description", "constants", "formulas"}
+
+
+@dataclass(frozen=True)
+class Constant:
+    """One per-operation energy: ``value_pj`` picojoules per operation, and where it is from."""
+
+    value_pj: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Term:
+    """One formula term: charge each ``count`` (per inference) with ``constant``'s energy."""
+
+    count: str
+    constant: str
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A sum of terms; ``label`` names it in reports (e.g. ``"SNN (AC)"``)."""
+
+    label: str
+    terms: tuple[Term, ...]
+
+
+@dataclass(frozen=True)
+class DeviceModel:
+    """A validated device model; ``origin`` is the file it came from."""
+
+    name: str
+    description: str
+    constants: dict[str, Constant]
+    formulas: dict[str, Formula]
+    origin: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model in its file form (what the report stores beside the estimate)."""
+        return {
+            "format": DEVICE_FORMAT,
+            "version": DEVICE_VERSION,
+            "name": self.name,
+            "description": self.description,
+            "constants": {k: {"value_pj": c.value_pj, "source": c.source}
+                          for k, c in self.constants.items()},
+            "formulas": {k: {"label": f.label,
+                             "terms": [{"count": t.count, "constant": t.constant}
+                                       for t in f.terms]}
+                         for k, f in self.formulas.items()},
+        }
+
+
+def load_device_model(path: str | os.PathLike[str]) -> DeviceModel:
+    """Read and validate the device model JSON at ``path``; raise SlssnnError naming the field."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise SlssnnError(f"device model {path}: no such file") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SlssnnError(f"device model {path}: not a readable JSON file "
+                          f"({exc.__class__.__name__})") from exc
+    return device_model_from_dict(data, str(path))
+
+
+def builtin_models() -> dict[str, DeviceModel]:
+    """The built-in models by name: ``loihi``, ``loihi-keras-spiking``, ``horowitz45nm``.
+
+    There is no ``loihi2`` model: Loihi 2 has no public per-operation energy table.
+    """
+    return {name: load_device_model(BUILTIN_DIR / f"{name}.json") for name in BUILTIN_NAMES}
+
+
+def device_model_from_dict(data: Any, origin: str) -> DeviceModel:
+    """Validate ``data`` (a parsed device file) and build the model; errors name ``origin``."""
+    fail = _failer(origin)
+    if not isinstance(data, dict):
+        fail("", "must be a JSON object")
+    for key in sorted(_TOP_KEYS - data.keys()):
+        fail(key, "is missing")
+    for key in sorted(data.keys() - _TOP_KEYS):
+        fail(key, f"is not a device model field; known: {', '.join(sorted(_TOP_KEYS))}")
+    if data["format"] != DEVICE_FORMAT:
+        fail("format", f"must be {DEVICE_FORMAT!r}, not {data['format']!r}")
+    if data["version"] != DEVICE_VERSION:
+        fail("version", f"unsupported version {data['version']!r}; this slssnn reads "
+                        f"{DEVICE_VERSION}")
+    name = _string(data["name"], "name", fail)
+    description = _string(data["description"], "description", fail)
+    constants = _constants(data["constants"], fail)
+    formulas = _formulas(data["formulas"], constants, fail)
+    return DeviceModel(name, description, constants, formulas, origin)
+
+
+def _failer(origin: str):
+    def fail(field: str, problem: str):
+        where = f"field '{field}' " if field else ""
+        raise SlssnnError(f"device model {origin}: {where}{problem}")
+    return fail
+
+
+def _string(value: Any, field: str, fail) -> str:
+    if not isinstance(value, str) or not value.strip():
+        fail(field, "must be a non-empty string")
+    return value
+
+
+def _object(value: Any, field: str, fail, keys: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        fail(field, "must be a JSON object")
+    for key in sorted(keys - value.keys()):
+        fail(f"{field}.{key}", "is missing")
+    for key in sorted(value.keys() - keys):
+        fail(f"{field}.{key}", f"is not allowed here; known: {', '.join(sorted(keys))}")
+    return value
+
+
+def _constants(value: Any, fail) -> dict[str, Constant]:
+    if not isinstance(value, dict) or not value:
+        fail("constants", "must be a non-empty JSON object")
+    constants = {}
+    for key, entry in value.items():
+        field = f"constants.{key}"
+        entry = _object(entry, field, fail, {"value_pj", "source"})
+        pj = entry["value_pj"]
+        if isinstance(pj, bool) or not isinstance(pj, int | float) or not math.isfinite(pj):
+            fail(f"{field}.value_pj", f"must be a number of pJ, not {pj!r}")
+        if pj < 0:
+            fail(f"{field}.value_pj", f"must not be negative ({pj} pJ)")
+        constants[key] = Constant(float(pj), _string(entry["source"], f"{field}.source", fail))
+    return constants
+
+
+def _formulas(value: Any, constants: dict[str, Constant], fail) -> dict[str, Formula]:
+    if not isinstance(value, dict) or not value:
+        fail("formulas", "must be a non-empty JSON object")
+    formulas = {}
+    for key, entry in value.items():
+        if key not in NETWORK_COUNTS:
+            fail(f"formulas.{key}", f"is an unknown network; known: {', '.join(NETWORK_COUNTS)}")
+        default_label, allowed = NETWORK_COUNTS[key]
+        if isinstance(entry, dict) and "label" not in entry:
+            entry = {**entry, "label": default_label}
+        entry = _object(entry, f"formulas.{key}", fail, {"label", "terms"})
+        label = _string(entry["label"], f"formulas.{key}.label", fail)
+        terms = entry["terms"]
+        if not isinstance(terms, list) or not terms:
+            fail(f"formulas.{key}.terms", "must be a non-empty list")
+        formulas[key] = Formula(label, tuple(
+            _term(t, f"formulas.{key}.terms[{i}]", allowed, constants, fail)
+            for i, t in enumerate(terms)))
+    return formulas
+
+
+def _term(value: Any, field: str, allowed: tuple[str, ...], constants: dict[str, Constant],
+          fail) -> Term:
+    value = _object(value, field, fail, {"count", "constant"})
+    count, constant = value["count"], value["constant"]
+    if not isinstance(count, str) or count not in COUNTS:
+        fail(f"{field}.count", f"is an unknown count {count!r}; known: {', '.join(COUNTS)}")
+    if count not in allowed:
+        fail(f"{field}.count", f"is {count!r}, not a count of this network; "
+                               f"known: {', '.join(allowed)}")
+    if not isinstance(constant, str) or constant not in constants:
+        fail(f"{field}.constant", f"is an unknown constant {constant!r}; "
+                                  f"known: {', '.join(constants)}")
+    return Term(count, constant)

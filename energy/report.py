@@ -1,0 +1,139 @@
+"""The energy report of one run: ``energy.json``, ``energy.md`` and ``energy.png``.
+
+All energies are per inference (J, with pJ beside them); counts are per inference. The two
+ratios compare the ANN twin with the SNN:
+
+- ``ann_mac_vs_snn_ac`` = (ann_macs x 4.6 pJ) / (synops x 0.9 pJ), both from
+  ``horowitz45nm`` (the SNN-paper convention);
+- ``horowitz_ann_vs_loihi`` = ``horowitz45nm`` ANN-twin MAC energy / ``loihi`` SNN energy.
+
+A ratio is None (``null``) when its models are not in the report or its denominator is 0.
+GPU energy is not measured yet; the report says so.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from slssnn.atomic import write_json, write_text
+from slssnn.errors import SlssnnError
+
+from .devices import DeviceModel, builtin_models
+from .estimate import estimate, per_inference_counts
+from .fmt import find_estimate, format_joules, format_ratio
+from .markdown import render_markdown
+from .plot import plot_report
+from .runfile import load_run
+
+REPORT_FORMAT = "slssnn-energy-report"
+REPORT_VERSION = 1
+GPU_NOT_MEASURED = {"measured": False,
+                    "reason": "GPU measurement not implemented yet (later issue)"}
+BREAKDOWN = ("loihi", "snn")  # the estimate shown per layer, when the report has it
+
+# ratio name -> (numerator (model, formula), denominator (model, formula), definition)
+RATIOS: dict[str, tuple[tuple[str, str], tuple[str, str], str]] = {
+    "ann_mac_vs_snn_ac": (
+        ("horowitz45nm", "ann"), ("horowitz45nm", "snn"),
+        "(ann_macs x multiply_accumulate) / (synops x accumulate), horowitz45nm "
+        "(4.6 pJ per MAC vs 0.9 pJ per AC, the SNN-paper convention)"),
+    "horowitz_ann_vs_loihi": (
+        ("horowitz45nm", "ann"), ("loihi", "snn"),
+        "horowitz45nm ANN-twin MAC energy / loihi SNN energy"),
+}
+
+
+def build_report(run: dict[str, Any], models: Sequence[DeviceModel],
+                 run_path: str = "") -> dict[str, Any]:
+    """The report dict (what ``energy.json`` holds) of ``run`` under ``models``.
+
+    Energies in J and pJ per inference; see the module docstring for the ratios.
+    """
+    names = [m.name for m in models]
+    if not models or len(set(names)) != len(names):
+        raise SlssnnError(f"energy models: need at least one, each name once (got {names})")
+    counts = per_inference_counts(run)
+    estimates = []
+    for model in models:
+        for key, result in estimate(run, model)["formulas"].items():
+            estimates.append({"model": model.name, "formula": key,
+                              "label": f"{model.name} {result['label']}",
+                              "j_per_inference": result["j"], "pj_per_inference": result["pj"],
+                              "terms": result["terms"], "layers": result["layers"]})
+    report = {
+        "format": REPORT_FORMAT, "version": REPORT_VERSION,
+        "run": {"path": run_path, "backend": run["backend"], "network": run["network"],
+                "dataset": run["dataset"], "split": run.get("split"),
+                "samples": run["samples"], "timesteps": run["timesteps"],
+                "accuracy": run["accuracy"]},
+        "units": {"energy": "j*: joules per inference; pj*: picojoules per inference",
+                  "counts": "per inference (run totals / samples; ann_macs as given)",
+                  "firing_rate": "spikes per neuron per timestep"},
+        "counts_per_inference": counts,
+        "estimates": estimates,
+        "models": {m.name: {**m.to_dict(), "origin": m.origin} for m in models},
+        "gpu": dict(GPU_NOT_MEASURED),
+    }
+    report["ratios"] = {name: _ratio(report, num, den) for name, (num, den, _) in RATIOS.items()}
+    report["ratio_definitions"] = {name: spec[2] for name, spec in RATIOS.items()}
+    report["breakdown"] = _breakdown(estimates)
+    return report
+
+
+def write_report(run_path: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+                 models: Sequence[DeviceModel] | None = None) -> dict[str, Any]:
+    """Write ``energy.json``, ``energy.md`` and ``energy.png`` for the run JSON at ``run_path``.
+
+    ``models`` defaults to :func:`builtin_models`; pass a list to choose (e.g. the built-ins
+    plus a user file from :func:`load_device_model`). Each file is written atomically into
+    ``out_dir`` (created if missing). Returns the summary :func:`format_summary` prints:
+    J per inference per estimate, the ratios, whether the GPU was measured, the file paths.
+    """
+    run = load_run(run_path)
+    models = list(builtin_models().values()) if models is None else list(models)
+    report = build_report(run, models, str(run_path))
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SlssnnError(f"energy output folder {out}: cannot create it "
+                          f"({exc.__class__.__name__})") from exc
+    files = {"png": out / "energy.png", "md": out / "energy.md", "json": out / "energy.json"}
+    plot_report(report, files["png"])
+    write_text(files["md"], render_markdown(report, image=files["png"].name))
+    write_json(files["json"], report)
+    return {"network": report["run"]["network"], "backend": report["run"]["backend"],
+            "samples": report["run"]["samples"], "accuracy": report["run"]["accuracy"],
+            "j_per_inference": {e["label"]: e["j_per_inference"] for e in report["estimates"]},
+            "ratios": dict(report["ratios"]), "gpu_measured": False,
+            "files": {k: str(v) for k, v in files.items()}}
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary from :func:`write_report` as a few lines for the terminal."""
+    lines = [f"energy of {summary['network']} (counts from {summary['backend']}, "
+             f"{summary['samples']} samples, accuracy {summary['accuracy']:.4f}), per inference:"]
+    width = max(len(label) for label in summary["j_per_inference"])
+    for label, joules in summary["j_per_inference"].items():
+        lines.append(f"  {label:<{width}}  {joules:.3e} J  ({format_joules(joules)})")
+    for name, value in summary["ratios"].items():
+        lines.append(f"  {name}: {format_ratio(value)}")
+    lines.append("  GPU: " + ("measured" if summary["gpu_measured"] else "not measured"))
+    lines.append("  wrote " + ", ".join(summary["files"].values()))
+    return "\n".join(lines)
+
+
+def _ratio(report: dict[str, Any], num: tuple[str, str], den: tuple[str, str]) -> float | None:
+    top, bottom = find_estimate(report, *num), find_estimate(report, *den)
+    if top is None or bottom is None or bottom["pj_per_inference"] == 0:
+        return None
+    return top["pj_per_inference"] / bottom["pj_per_inference"]
+
+
+def _breakdown(estimates: list[dict[str, Any]]) -> dict[str, str]:
+    keys = [(e["model"], e["formula"]) for e in estimates]
+    model, formula = BREAKDOWN if BREAKDOWN in keys else keys[0]
+    return {"model": model, "formula": formula}

@@ -1,0 +1,94 @@
+"""Read and check the run JSON that ``slssnn run`` writes: the activity counts energy starts from.
+
+Fields this stage needs (others, e.g. ``predictions`` or ``wall_seconds``, pass through)::
+
+    backend     "lava" | "emulator" | "pytorch"   the engine that produced the counts
+    network, dataset                               strings
+    samples, timesteps                             integers > 0
+    accuracy                                       number in [0, 1]
+    layers[i]   name, type (strings); neurons, spikes, synops, neuron_updates, ann_macs
+                (numbers >= 0); shape (optional list of integers)
+
+``spikes``, ``synops`` and ``neuron_updates`` are totals over all ``samples``; ``ann_macs``
+is per inference. A bad field raises :class:`SlssnnError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from slssnn.errors import SlssnnError
+
+BACKENDS = ("lava", "emulator", "pytorch")
+LAYER_COUNTS = ("neurons", "spikes", "synops", "neuron_updates", "ann_macs")
+
+
+def load_run(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read the run JSON at ``path`` and check the fields energy uses; return it as a dict."""
+    path = Path(path)
+    try:
+        run = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise SlssnnError(f"run {path}: no such file") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SlssnnError(f"run {path}: not a readable JSON file ({exc.__class__.__name__})"
+                          ) from exc
+    validate_run(run, str(path))
+    return run
+
+
+def validate_run(run: Any, origin: str = "run") -> None:
+    """Raise SlssnnError (``"run ORIGIN: field 'F' ..."``) unless ``run`` has usable counts."""
+    def fail(field: str, problem: str):
+        raise SlssnnError(f"run {origin}: field '{field}' {problem}")
+
+    if not isinstance(run, dict):
+        raise SlssnnError(f"run {origin}: must be a JSON object")
+    for key in ("backend", "network", "dataset", "samples", "timesteps", "accuracy", "layers"):
+        if key not in run:
+            fail(key, "is missing")
+    if run["backend"] not in BACKENDS:
+        fail("backend", f"is an unknown backend {run['backend']!r}; "
+                        f"known: {', '.join(BACKENDS)}")
+    for key in ("network", "dataset"):
+        if not isinstance(run[key], str):
+            fail(key, "must be a string")
+    for key in ("samples", "timesteps"):
+        if isinstance(run[key], bool) or not isinstance(run[key], int) or run[key] <= 0:
+            fail(key, f"must be an integer > 0, not {run[key]!r}")
+    if not _number(run["accuracy"]) or not 0 <= run["accuracy"] <= 1:
+        fail("accuracy", f"must be a number in [0, 1], not {run['accuracy']!r}")
+    layers = run["layers"]
+    if not isinstance(layers, list) or not layers:
+        fail("layers", "must be a non-empty list")
+    for i, layer in enumerate(layers):
+        _check_layer(layer, f"layers[{i}]", fail)
+
+
+def _check_layer(layer: Any, field: str, fail) -> None:
+    if not isinstance(layer, dict):
+        fail(field, "must be a JSON object")
+    for key in ("name", "type", *LAYER_COUNTS):
+        if key not in layer:
+            fail(f"{field}.{key}", "is missing")
+    for key in ("name", "type"):
+        if not isinstance(layer[key], str):
+            fail(f"{field}.{key}", "must be a string")
+    for key in LAYER_COUNTS:
+        if not _number(layer[key]):
+            fail(f"{field}.{key}", f"must be a number, not {layer[key]!r}")
+        if layer[key] < 0:
+            fail(f"{field}.{key}", f"must not be negative ({layer[key]})")
+    shape = layer.get("shape")
+    if shape is not None and not (isinstance(shape, list)
+                                  and all(isinstance(n, int) for n in shape)):
+        fail(f"{field}.shape", f"must be a list of integers, not {shape!r}")
+
+
+def _number(value: Any) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, int | float)
+            and math.isfinite(value))

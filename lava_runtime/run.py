@@ -1,0 +1,104 @@
+"""Run an exported network on a dataset split and record what it did (``run-*.json``).
+
+A run record holds ``backend``, ``network``, ``dataset``, ``split``,
+``samples``, ``timesteps``, ``accuracy``, ``predictions`` and ``labels`` (one
+int per sample, in split order), ``layers`` (per layer, in order: ``name``,
+``type``, ``shape``, ``neurons`` and the totals over the run ``spikes``,
+``synops``, ``neuron_updates``, plus ``ann_macs`` per inference; see
+:mod:`.activity`) and ``wall_seconds``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from slssnn.errors import SlssnnError
+from slssnn.export.netx_reader import NetxNetwork, read_network
+from slssnn.training.datasets import Split, load_dataset
+from slssnn.training.models import SpikingNet, input_currents, predict
+
+from .activity import layer_activity
+
+BACKENDS = ("lava",)
+
+
+def make_record(backend: str, net: NetxNetwork, dataset: str, split: Split,
+                spikes: list[np.ndarray], wall_seconds: float) -> dict[str, Any]:
+    """Build a run record from every layer's spikes ``(N, T, *layer_shape)``."""
+    samples, timesteps = spikes[-1].shape[:2]
+    counts = torch.from_numpy(spikes[-1].reshape(samples, timesteps, -1).sum(1).astype(np.int64))
+    predictions = predict(counts)
+    labels = split.labels[:samples]
+    per_neuron = [s.sum(axis=(0, 1), dtype=np.int64) for s in spikes]
+    return {
+        "backend": backend,
+        "network": str(net.path),
+        "dataset": dataset,
+        "split": "test",
+        "samples": int(samples),
+        "timesteps": int(timesteps),
+        "accuracy": float((predictions == labels).float().mean()),
+        "predictions": predictions.tolist(),
+        "labels": labels.tolist(),
+        "layers": layer_activity(net.layers, per_neuron, int(timesteps), int(samples)),
+        "wall_seconds": round(wall_seconds, 3),
+    }
+
+
+def _network_inputs(net: NetxNetwork, dataset: str, limit: int | None
+                    ) -> tuple[Split, np.ndarray, int]:
+    meta = net.metadata
+    if "timesteps" not in meta or "input_encoding" not in meta:
+        raise SlssnnError(f"network {net.path}: no slssnn metadata (fields 'timesteps', "
+                          "'input_encoding'); export it with 'slssnn export'")
+    if net.layers[0].type != "input":
+        raise SlssnnError(f"network {net.path}: layer 0 must be an input layer to run a dataset")
+    data = load_dataset(dataset)
+    if tuple(data.input_shape) != tuple(net.input_shape):
+        raise SlssnnError(f"network {net.path}: input shape {net.input_shape} does not match "
+                          f"dataset {dataset!r} {data.input_shape}")
+    split = data.test
+    if limit is not None:
+        if limit < 1:
+            raise SlssnnError(f"--limit must be >= 1, got {limit}")
+        split = Split(split.images[:limit], split.labels[:limit])
+    currents = input_currents(split.images, meta["input_encoding"]["scale"]).numpy()
+    return split, currents, int(meta["timesteps"])
+
+
+def run_network(net_path: str | os.PathLike[str], dataset: str, backend: str = "lava",
+                limit: int | None = None,
+                on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run the test split of ``dataset`` through the network file on ``backend``."""
+    if backend not in BACKENDS:
+        raise SlssnnError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+    net = read_network(net_path)
+    split, currents, timesteps = _network_inputs(net, dataset, limit)
+    from .lava_runner import run_lava
+
+    started = time.perf_counter()
+    spikes = run_lava(Path(net_path), currents, timesteps, on_progress=on_progress)
+    return make_record(backend, net, dataset, split, spikes, time.perf_counter() - started)
+
+
+def pytorch_record(model: SpikingNet, net_path: str | os.PathLike[str], dataset: str,
+                   limit: int | None = None, batch_size: int = 128) -> dict[str, Any]:
+    """The same record from the PyTorch evaluation of the quantized model (backend 'pytorch')."""
+    net = read_network(net_path)
+    split, _, _ = _network_inputs(net, dataset, limit)
+    started = time.perf_counter()
+    model.eval()
+    per_layer: list[list[np.ndarray]] = []
+    with torch.no_grad():
+        for start in range(0, len(split.labels), batch_size):
+            _, trace = model(split.images[start:start + batch_size])
+            per_layer.append([t.transpose(0, 1).to(torch.int8).numpy() for t in trace])
+    spikes = [np.concatenate(parts) for parts in zip(*per_layer, strict=True)]
+    return make_record("pytorch", net, dataset, split, spikes, time.perf_counter() - started)

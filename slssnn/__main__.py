@@ -1,0 +1,5 @@
+import sys
+
+from slssnn.cli import main
+
+sys.exit(main())

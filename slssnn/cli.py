@@ -1,0 +1,283 @@
+"""The ``slssnn`` command line: one subcommand per stage, and ``pipeline`` for all of them.
+
+Bad input ends with one line on stderr naming the problem and exit status 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from slssnn.errors import SlssnnError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _output_file(path: str) -> Path:
+    """Check that ``path`` can be written as a file (its folder exists, it is not a folder)."""
+    out = Path(path)
+    if out.is_dir():
+        raise SlssnnError(f"output {out} is a folder, not a file path")
+    if not out.parent.is_dir():
+        raise SlssnnError(f"output folder {out.parent} does not exist")
+    return out
+
+
+def _output_dir(path: str) -> Path:
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise SlssnnError(f"output folder {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SlssnnError(f"output folder {out}: cannot create ({exc.strerror})") from None
+    return out
+
+
+def _progress_bar(desc: str, unit: str):  # -> callable(done, total)
+    from tqdm import tqdm
+
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        bar = state.setdefault("bar", tqdm(total=total, desc=desc, unit=unit))
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+# --- stages -------------------------------------------------------------------------------
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    from slssnn.training.trainer import TrainConfig, train
+
+    out = _output_dir(args.out)
+    config = TrainConfig(dataset=args.dataset, timesteps=args.timesteps, epochs=args.epochs,
+                         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         out_dir=str(out))
+    result = train(config)
+    print(f"quantized test accuracy (PyTorch): {result['test_accuracy_quantized_pytorch']:.4f}")
+    print(f"wrote {out / 'checkpoint.pt'} and {out / 'train.json'}")
+    return result
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from slssnn.export.netx_writer import export_network
+    from slssnn.training.checkpoint import load_checkpoint
+
+    out = _output_file(args.output)
+    model, record = load_checkpoint(args.checkpoint)
+    provenance = {"checkpoint": str(Path(args.checkpoint).resolve()),
+                  "train_config": record.get("config", {}),
+                  "test_accuracy_quantized_pytorch": record.get("test_accuracy_quantized_pytorch")}
+    net = export_network(model, out, provenance)
+    print(f"wrote {out} ({len(net.layers)} blocks)")
+
+
+def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
+    from slssnn.atomic import write_json
+    from slssnn.lava_runtime.run import run_network
+
+    out = _output_file(args.output)
+    record = run_network(args.network, args.dataset, args.backend, limit=args.limit,
+                         on_progress=_progress_bar(f"{args.backend} run", "step"))
+    write_json(out, record)
+    print(f"{args.backend}: accuracy {record['accuracy']:.4f} on {record['samples']} samples "
+          f"in {record['wall_seconds']:.1f} s; wrote {out}")
+    return record
+
+
+def cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
+    from slssnn.energy.report import write_report
+
+    out = _output_dir(args.out)
+    summary = write_report(Path(args.run), out)
+    _print_energy(summary)
+    return summary
+
+
+def _print_energy(summary: dict[str, Any]) -> None:
+    from slssnn.energy import format_summary
+
+    print(format_summary(summary))
+
+
+def cmd_inspect(args: argparse.Namespace) -> None:
+    from slssnn.export.netx_reader import read_network
+
+    net = read_network(args.network)
+    print(f"{net.path}: valid netx network, {len(net.layers)} blocks")
+    print(f"{'layer':>5} {'type':7} {'shape':>14} {'neurons':>8} {'weights':>16} "
+          f"{'vThMant':>8} {'iDecay':>6} {'vDecay':>6} {'bias':>5}")
+    for spec in net.layers:
+        weights = "-" if spec.weight is None else "x".join(str(d) for d in spec.weight.shape)
+        print(f"{spec.index:>5} {spec.type:7} {str(spec.shape):>14} {spec.neurons:>8} "
+              f"{weights:>16} {spec.neuron.threshold:>8} {spec.neuron.i_decay:>6} "
+              f"{spec.neuron.v_decay:>6} {'yes' if spec.bias is not None else 'no':>5}")
+    for key in ("timesteps", "dataset", "readout"):
+        if key in net.metadata:
+            print(f"{key}: {net.metadata[key]}")
+
+
+def cmd_pipeline(args: argparse.Namespace) -> None:
+    from slssnn.atomic import write_json
+    from slssnn.energy.report import write_report
+    from slssnn.export.netx_writer import export_network
+    from slssnn.lava_runtime.run import pytorch_record, run_network
+    from slssnn.training.checkpoint import load_checkpoint
+    from slssnn.training.trainer import TrainConfig, train
+
+    out = _output_dir(args.out)
+    print(f"[1/4] train {args.dataset}, T={args.timesteps}")
+    train(TrainConfig(dataset=args.dataset, timesteps=args.timesteps, epochs=args.epochs,
+                      seed=args.seed, out_dir=str(out)))
+    model, record = load_checkpoint(out / "checkpoint.pt")
+    print("[2/4] export netx HDF5")
+    net_path = out / "network.net"
+    export_network(model, net_path, {"checkpoint": str((out / "checkpoint.pt").resolve()),
+                                     "train_config": record["config"]})
+    print("[3/4] run the test split in Lava (one run, compiled once)")
+    lava = run_network(net_path, args.dataset, "lava", limit=args.limit,
+                       on_progress=_progress_bar("lava", "step"))
+    write_json(out / "run-lava.json", lava)
+    torch_run = pytorch_record(model, net_path, args.dataset, limit=args.limit)
+    write_json(out / "run-pytorch.json", torch_run)
+    print("[4/4] energy report")
+    summary = write_report(out / "run-lava.json", out)
+    _print_summary(out, torch_run, lava, summary)
+
+
+def _print_summary(out: Path, torch_run: dict[str, Any], lava: dict[str, Any],
+                   energy: dict[str, Any]) -> None:
+    same_predictions = sum(a == b for a, b in zip(torch_run["predictions"], lava["predictions"],
+                                                  strict=True))
+    n = lava["samples"]
+    print()
+    print(f"accuracy: PyTorch (quantized) {torch_run['accuracy']:.4f}   "
+          f"Lava {lava['accuracy']:.4f}   ({n} test samples, T={lava['timesteps']})")
+    print(f"predictions identical: {same_predictions}/{n}")
+    print(f"{'layer':10} {'spikes PyTorch':>15} {'spikes Lava':>12} {'same':>5} "
+          f"{'spikes/inf':>11} {'synops/inf':>11}")
+    for a, b in zip(torch_run["layers"], lava["layers"], strict=True):
+        print(f"{b['name']:10} {a['spikes']:>15} {b['spikes']:>12} "
+              f"{'yes' if a['spikes'] == b['spikes'] and a['synops'] == b['synops'] else 'NO':>5} "
+              f"{b['spikes'] / n:>11.1f} {b['synops'] / n:>11.1f}")
+    print(f"total spikes/inference {sum(x['spikes'] for x in lava['layers']) / n:.1f}, "
+          f"synops/inference {sum(x['synops'] for x in lava['layers']) / n:.1f}")
+    print("energy per inference:")
+    _print_energy(energy)
+    print(f"files in {out}: checkpoint.pt train.json network.net run-lava.json run-pytorch.json "
+          "energy.json energy.md energy.png")
+
+
+# --- parser -------------------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``slssnn: error: ...``, exit 2) instead of usage dumps."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"slssnn: error: {self.prog}: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="slssnn",
+        description="Train spike-train level SNNs (STCB) in PyTorch, export them as lava-dl "
+                    "netx HDF5, run them in Lava's CPU simulator and report energy.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
+
+    def common_train(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dataset", default="digits",
+                       help="dataset to train on (default: digits, bundled with scikit-learn)")
+        p.add_argument("--timesteps", "-T", type=_positive_int, default=4,
+                       help="time steps T per sample (default: 4)")
+        p.add_argument("--epochs", type=_positive_int, default=40,
+                       help="training epochs (default: 40)")
+        p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+    p = sub.add_parser("train", help="train a network; writes checkpoint.pt and train.json",
+                       description="Train an STCB network with quantization-aware training.")
+    common_train(p)
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default 32)")
+    p.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate (default 3e-3)")
+    p.add_argument("--out", "-o", default="runs/train", help="output folder (default runs/train)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="write a checkpoint as a netx HDF5 network",
+                       description="Quantize a checkpoint onto Loihi's grid and write it as a "
+                                   "netx HDF5 file that lava-dl's netx.hdf5.Network loads.")
+    p.add_argument("checkpoint", help="checkpoint.pt written by 'slssnn train'")
+    p.add_argument("-o", "--output", required=True, help="network file to write (.net)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("run", help="run a network on a dataset's test split, count activity",
+                       description="Run the test split through a netx network; write accuracy, "
+                                   "predictions and per-layer spikes/synops/neuron updates.")
+    p.add_argument("network", help="netx HDF5 network (.net)")
+    p.add_argument("--dataset", default="digits", help="dataset whose test split to run")
+    p.add_argument("--backend", default="lava", help="engine: lava (Lava CPU simulator)")
+    p.add_argument("--limit", type=_positive_int, default=None,
+                   help="run only the first N test samples")
+    p.add_argument("-o", "--output", required=True, help="run record to write (.json)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("energy", help="energy report from a run record",
+                       description="Estimate energy per inference from a run's activity under "
+                                   "each device model; write energy.json, energy.md, energy.png.")
+    p.add_argument("run", help="run record written by 'slssnn run' (.json)")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_energy)
+
+    p = sub.add_parser("inspect", help="validate a netx network and print its layers",
+                       description="Validate a netx HDF5 file against slssnn's schema and print "
+                                   "its layer table; exit 0 if valid, 2 if not.")
+    p.add_argument("network", help="netx HDF5 network (.net)")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("pipeline", help="train, export, run in Lava, energy report",
+                       description="Run every stage: train -> network.net -> Lava run of the "
+                                   "test split -> energy report, all written into --out.")
+    common_train(p)
+    p.add_argument("--limit", type=_positive_int, default=None,
+                   help="run only the first N test samples in Lava")
+    p.add_argument("--out", "-o", required=True, help="output folder")
+    p.set_defaults(func=cmd_pipeline)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except SlssnnError as exc:
+        if args.debug:
+            raise
+        print(f"slssnn: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("slssnn: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""STCB forward against a hand-computed spike train; equivalent gradient and quantization grid."""
+
+import torch
+from torch import nn
+
+from slssnn.training.fixed_point import THRESHOLD_MAX, WEIGHT_MAX, WEIGHT_MIN
+from slssnn.training.quantize import quantize_block
+from slssnn.training.stcb import STCB, NeuronConfig
+
+
+def dense_block(weight: list[list[float]], threshold: float) -> STCB:
+    linear = nn.Linear(len(weight[0]), len(weight), bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor(weight))
+    return STCB(linear, NeuronConfig(), threshold)
+
+
+def test_forward_matches_hand_computed_spike_train():
+    block = dense_block([[1.0, -0.5]], threshold=1.0)
+    # scale = 254: w_int = [254, -128] (round half to even of -63.5 -> -64), vth = 254
+    q = block.quantized()
+    assert q.weight.tolist() == [[254.0, -128.0]] and int(q.threshold) == 254
+    spikes_in = torch.tensor([[1, 0], [1, 1], [0, 1], [1, 0]], dtype=torch.float32)[:, None]
+    # accum: 254, 126, -128, 254 -> v: 254 (not > 254), 380 spike -> 0, -128, 126
+    spikes, counts = block(spikes_in, spikes_in.sum(0))
+    assert spikes[:, 0, 0].tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert counts.tolist() == [[1.0]]
+
+
+def test_conv_forward_equals_per_step_dense_loop():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 3, stride=2, padding=1, bias=True)
+    block = STCB(conv, NeuronConfig(v_decay=300), threshold=0.2)
+    spikes_in = (torch.rand(6, 4, 2, 7, 7) > 0.5).float()
+    spikes, _ = block(spikes_in, spikes_in.sum(0))
+    q = block.quantized()
+    from slssnn.training.neuron import CubaParams, run_cuba
+    accum = torch.stack([torch.nn.functional.conv2d(s, q.weight, None, 2, 1) for s in spikes_in])
+    p = CubaParams(4096, 300, int(q.threshold), q.bias.to(torch.int64).view(-1, 1, 1))
+    expected = run_cuba(accum.round().to(torch.int64), p).float()
+    assert torch.equal(spikes, expected) and spikes.sum() > 0
+
+
+def test_equivalent_gradient_is_that_of_the_clamped_rate():
+    torch.manual_seed(1)
+    block = dense_block(torch.randn(3, 5).tolist(), threshold=0.7)
+    steps = 4
+    spikes_in = (torch.rand(steps, 2, 5) > 0.4).float()
+    counts_in = spikes_in.sum(0).requires_grad_(True)
+    _, counts = block(spikes_in, counts_in)
+    upstream = torch.randn_like(counts)
+    (counts * upstream).sum().backward()
+    grad_input, grad_weight = counts_in.grad.clone(), block.synapse.weight.grad.clone()
+
+    q = block.quantized()
+    w_q, th_q = q.weight / q.scale, q.threshold / q.scale
+    aggregate = counts_in.detach() @ w_q.T
+    inside = ((aggregate / th_q > 0) & (aggregate / th_q < steps)).float()
+    expected_input = (upstream * inside / th_q) @ w_q
+    expected_weight = (upstream * inside / th_q).T @ counts_in.detach()
+    assert torch.allclose(grad_input, expected_input, atol=1e-6)
+    assert torch.allclose(grad_weight, expected_weight, atol=1e-6)
+
+
+def test_quantization_grid():
+    torch.manual_seed(2)
+    weight = torch.randn(8, 16) * 0.3
+    q = quantize_block(weight, torch.randn(8) * 0.01, torch.tensor(0.9))
+    w = q.weight
+    assert torch.all(w == torch.round(w)) and torch.all(w % 2 == 0)
+    assert WEIGHT_MIN <= w.min() and w.max() <= WEIGHT_MAX
+    assert w.abs().max() == 254
+    assert 1 <= q.threshold <= THRESHOLD_MAX and q.threshold == torch.round(q.threshold)
+    assert torch.all(q.bias == torch.round(q.bias))
+    # the float images are the integers divided by the scale (within float rounding)
+    assert torch.allclose(q.weight_ste * q.scale, w, atol=1e-3)
+
+
+def test_straight_through_gradient_reaches_float_weights_unchanged():
+    weight = torch.randn(4, 4, requires_grad=True)
+    q = quantize_block(weight, None, torch.tensor(1.0))
+    q.weight_ste.sum().backward()
+    assert torch.equal(weight.grad, torch.ones_like(weight))
