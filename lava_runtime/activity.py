@@ -61,17 +61,21 @@ def ann_macs(spec: LayerSpec) -> int:
 
 
 def layer_activity(layers: list[LayerSpec], spike_counts: list[np.ndarray],
-                   timesteps: int, samples: int) -> list[dict[str, Any]]:
+                   timesteps: int, samples: int,
+                   input_counts: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Per-layer totals over a run.
 
     ``spike_counts[i]``: spikes of layer ``i`` per neuron, summed over samples
-    and steps, shaped like the layer (C, H, W) or (N,).
+    and steps, shaped like the layer (C, H, W) or (N,). ``input_counts``: the
+    input spikes per input neuron, for a network whose first block is a
+    synapse (no input layer); they count towards that block's synops.
     """
     records = []
     for i, (spec, counts) in enumerate(zip(layers, spike_counts, strict=True)):
         synops = 0
-        if i > 0:
-            prev_counts = spike_counts[i - 1].astype(np.int64)
+        prev = spike_counts[i - 1] if i > 0 else input_counts
+        if spec.type != "input" and prev is not None:
+            prev_counts = np.asarray(prev).astype(np.int64)
             if spec.type == "dense":
                 prev_counts = prev_counts.reshape(-1)  # flatten: C, H, W order
             synops = int((prev_counts * fanout(spec, prev_counts.shape)).sum())

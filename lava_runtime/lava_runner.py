@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from slssnn.errors import SlssnnError
+from slssnn.export.netx_reader import read_network
 
 
 def _to_lava_order(x: np.ndarray) -> np.ndarray:
@@ -50,6 +51,62 @@ def _prepare_multiprocessing() -> None:
                           f"this process already uses {method!r}")
 
 
+def run_netx(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarray | None = None,
+             input_bias: np.ndarray | None = None, reset_interval: int | None = None,
+             reset_offset: int = 0, input_message_bits: int = 0, chunk_steps: int = 500,
+             on_progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
+    """Build the file with lava-dl's ``netx.hdf5.Network``, run it, return every block's output.
+
+    Args:
+        net_path: a netx HDF5 file.
+        steps: global steps to run (one ``run`` per ``chunk_steps``, compiled once).
+        inputs: Lava order ``net.inp.shape + (steps,)``: the input block's ``a_in``
+            currents (netx's Input block leaves its own ``inp`` port unconnected,
+            so they go straight into its LIF), or the first synapse's spikes.
+        input_bias: written into the input block's ``bias_mant`` (Lava order).
+        reset_interval, reset_offset, input_message_bits: passed to
+            ``netx.hdf5.Network`` (message bits > 0: graded input spikes).
+    Returns:
+        per block, what its ``out`` port sent: ``out.shape + (steps,)``, Lava order.
+    """
+    if "lava.magma.runtime.message_infrastructure.multiprocessing" not in sys.modules:
+        _prepare_multiprocessing()
+    from lava.lib.dl.netx import hdf5
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+
+    net = hdf5.Network(net_config=str(Path(net_path)), reset_interval=reset_interval,
+                       reset_offset=reset_offset, input_message_bits=input_message_bits)
+    blocks = net.layers
+    first_is_input = type(blocks[0]).__name__ == "Input"
+    if inputs is not None:
+        source = Source(data=inputs.astype(np.int32))
+        source.s_out.connect(blocks[0].neuron.a_in if first_is_input else net.inp)
+    if input_bias is not None:
+        if not first_is_input:
+            raise SlssnnError(f"network {net_path}: input bias needs an input layer first")
+        blocks[0].neuron.bias_mant.init = np.asarray(input_bias).astype(np.int32)
+    sinks = []
+    for block in blocks:
+        sink = Sink(shape=block.out.shape, buffer=steps)
+        block.out.connect(sink.a_in)
+        sinks.append(sink)
+    run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    done = 0
+    try:
+        while done < steps:
+            now = min(chunk_steps, steps - done)
+            net.run(condition=RunSteps(num_steps=now), run_cfg=run_cfg)
+            done += now
+            if on_progress is not None:
+                on_progress(done, steps)
+        return [sink.data.get() for sink in sinks]
+    finally:
+        net.stop()
+
+
 def run_lava(net_path: str | os.PathLike[str], currents: np.ndarray, timesteps: int,
              chunk_steps: int = 500,
              on_progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
@@ -65,48 +122,18 @@ def run_lava(net_path: str | os.PathLike[str], currents: np.ndarray, timesteps: 
     Returns:
         per block (input layer first) its spikes, int8 ``(N, T, *layer_shape)``.
     """
-    if "lava.magma.runtime.message_infrastructure.multiprocessing" not in sys.modules:
-        _prepare_multiprocessing()
-    from lava.lib.dl.netx import hdf5
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.sink import RingBuffer as Sink
-    from lava.proc.io.source import RingBuffer as Source
-
     samples = currents.shape[0]
-    net = hdf5.Network(net_config=str(Path(net_path)), reset_interval=timesteps, reset_offset=0)
-    blocks = net.layers
-    if type(blocks[0]).__name__ != "Input":
-        raise SlssnnError(f"network {net_path}: run_lava needs an input layer first")
-    total = samples * timesteps + len(blocks) - 1
+    depth = len(read_network(net_path).layers)
+    total = samples * timesteps + depth - 1
     per_step = np.repeat(currents.astype(np.int32), timesteps, axis=0)  # (N*T, *input_shape)
     per_step = np.moveaxis(per_step, 0, -1)  # (*input_shape, N*T)
     data = np.zeros(per_step.shape[:-1] + (total,), dtype=np.int32)
     data[..., : samples * timesteps] = per_step
-    source = Source(data=_to_lava_order(data))
-    # netx's Input block leaves its own `inp` port unconnected (lava-dl drives it through
-    # bias_mant); the input current goes straight into its LIF's a_in.
-    source.s_out.connect(blocks[0].neuron.a_in)
-    sinks = []
-    for block in blocks:
-        sink = Sink(shape=block.out.shape, buffer=total)
-        block.out.connect(sink.a_in)
-        sinks.append(sink)
-    run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
-    done = 0
-    try:
-        while done < total:
-            steps = min(chunk_steps, total - done)
-            net.run(condition=RunSteps(num_steps=steps), run_cfg=run_cfg)
-            done += steps
-            if on_progress is not None:
-                on_progress(done, total)
-        rasters = [_to_lava_order(sink.data.get()) for sink in sinks]
-    finally:
-        net.stop()
+    rasters = run_netx(net_path, total, _to_lava_order(data), reset_interval=timesteps,
+                       chunk_steps=chunk_steps, on_progress=on_progress)
     spikes = []
     for i, raster in enumerate(rasters):
-        window = raster[..., i: i + samples * timesteps]  # (*shape, N*T)
+        window = _to_lava_order(raster)[..., i: i + samples * timesteps]  # (*shape, N*T)
         window = window.reshape(window.shape[:-1] + (samples, timesteps))
         spikes.append(np.moveaxis(window, (-2, -1), (0, 1)).astype(np.int8))
     return spikes

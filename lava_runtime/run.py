@@ -26,7 +26,8 @@ from slssnn.training.models import SpikingNet, input_currents, predict
 
 from .activity import layer_activity
 
-BACKENDS = ("lava",)
+BACKENDS = ("lava", "emulator")
+"""Engines of `slssnn run`: Lava's CPU simulator, or the bit-exact batched emulator."""
 
 
 def make_record(backend: str, net: NetxNetwork, dataset: str, split: Split,
@@ -81,10 +82,16 @@ def run_network(net_path: str | os.PathLike[str], dataset: str, backend: str = "
         raise SlssnnError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     net = read_network(net_path)
     split, currents, timesteps = _network_inputs(net, dataset, limit)
-    from .lava_runner import run_lava
-
     started = time.perf_counter()
-    spikes = run_lava(Path(net_path), currents, timesteps, on_progress=on_progress)
+    if backend == "lava":
+        from .lava_runner import run_lava
+
+        spikes = run_lava(Path(net_path), currents, timesteps, on_progress=on_progress)
+    else:
+        from .emulator import run_windows
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        spikes = run_windows(net, currents, timesteps, device=device)
     return make_record(backend, net, dataset, split, spikes, time.perf_counter() - started)
 
 

@@ -233,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "predictions and per-layer spikes/synops/neuron updates.")
     p.add_argument("network", help="netx HDF5 network (.net)")
     p.add_argument("--dataset", default="digits", help="dataset whose test split to run")
-    p.add_argument("--backend", default="lava", help="engine: lava (Lava CPU simulator)")
+    p.add_argument("--backend", default="lava", choices=("lava", "emulator"),
+                   help="engine: lava (Lava's CPU simulator, the reference) or emulator "
+                        "(bit-exact batched emulator, CUDA when available); default lava")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="run only the first N test samples")
     p.add_argument("-o", "--output", required=True, help="run record to write (.json)")

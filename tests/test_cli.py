@@ -114,3 +114,25 @@ def test_pipeline_end_to_end(tmp_path):
     train = json.loads((out / "train.json").read_text())
     assert len(train["history"]) == 2
     assert "predictions identical: 24/24" in result.stdout
+
+
+@pytest.mark.timeout(600)
+def test_run_backends_write_the_same_record(tmp_path):
+    import torch
+
+    from slssnn.training.models import build_model, digits_config
+
+    torch.manual_seed(2)
+    config = digits_config(timesteps=3)
+    config.initial_threshold = 0.25
+    export_network(build_model(config).eval(), tmp_path / "d.net")
+    records = {}
+    for backend in ("lava", "emulator"):
+        result = slssnn("run", tmp_path / "d.net", "--backend", backend, "--limit", "30",
+                        "-o", tmp_path / f"{backend}.json")
+        assert result.returncode == 0, result.stderr
+        records[backend] = json.loads((tmp_path / f"{backend}.json").read_text())
+    lava, emu = records["lava"], records["emulator"]
+    assert lava["backend"] == "lava" and emu["backend"] == "emulator"
+    for key in ("predictions", "layers", "accuracy", "samples", "timesteps", "labels"):
+        assert lava[key] == emu[key], key

@@ -1,0 +1,164 @@
+"""``simulate``: one call that runs a netx file on the emulator or on Lava, same result.
+
+Arrays at this interface use Lava's axis order (x, y, c) = (W, H, C), like
+``netx.hdf5.Network`` ports, with time last and an optional leading batch axis.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from slssnn.errors import SlssnnError
+from slssnn.export.netx_reader import NetxNetwork, read_network
+
+from .activity import layer_activity
+
+SIM_BACKENDS = ("emulator", "lava")
+
+
+@dataclass
+class LayerResult:
+    """One block's output: ``spikes`` shaped ``([B,] *out_shape_lava, steps)`` and its totals."""
+
+    name: str
+    spikes: np.ndarray
+    totals: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SimResult:
+    """Every block's output spikes and per-layer totals (spikes, synops, neuron_updates)."""
+
+    backend: str
+    steps: int
+    layers: list[LayerResult]
+
+
+def _lava_to_ours(x: np.ndarray, batched: bool) -> np.ndarray:
+    """([B,] *shape_lava, steps) -> (B, steps, *shape_ours); shape_lava (W,H,C) or (n,)."""
+    x = x if batched else x[None]
+    x = np.moveaxis(x, -1, 1)  # (B, steps, *shape_lava)
+    return np.swapaxes(x, 2, 4) if x.ndim == 5 else x
+
+
+def _ours_to_lava(x: np.ndarray, batched: bool) -> np.ndarray:
+    """(B, steps, *shape_ours) -> ([B,] *shape_lava, steps)."""
+    x = np.swapaxes(x, 2, 4) if x.ndim == 5 else x
+    x = np.moveaxis(x, 1, -1)
+    return x if batched else x[0]
+
+
+def _check_input(net: NetxNetwork, name: str, value: np.ndarray, steps: int | None
+                 ) -> bool:
+    shape = net.input_shape
+    lava_shape = tuple(reversed(shape)) if len(shape) == 3 else shape
+    expect = lava_shape + ((steps,) if steps is not None else ())
+    if value.shape == expect:
+        return False
+    if value.shape[1:] == expect:
+        return True
+    raise SlssnnError(f"network {net.path}: {name} must be shaped {expect} (or with a leading "
+                      f"batch axis), got {value.shape}")
+
+
+def _message_bits(net: NetxNetwork, spikes: np.ndarray) -> int:
+    """Bits of graded input spikes into a first synapse (0: binary spikes)."""
+    if net.layers[0].type == "input":
+        return 0  # currents into the input layer's neurons, not spikes
+    if spikes.min() < 0:
+        raise SlssnnError(f"network {net.path}: input spikes must be >= 0 (graded spikes are "
+                          "unsigned)")
+    peak = int(spikes.max()) if spikes.size else 0
+    return 0 if peak <= 1 else peak.bit_length()
+
+
+def simulate(net: str | os.PathLike[str], *, steps: int, spikes: np.ndarray | None = None,
+             bias: np.ndarray | None = None, backend: str = "emulator",
+             reset_interval: int | None = None, reset_offset: int = 0) -> SimResult:
+    """Run a netx network for ``steps`` steps on ``backend`` ("emulator" or "lava").
+
+    Args:
+        net: path to a netx HDF5 file (validated first).
+        steps: global time steps.
+        spikes: input to the first block, Lava order ``net.inp.shape + (steps,)``
+            or with a leading batch axis: currents into an input layer's neurons,
+            else spikes (graded values allowed) into the first synapse.
+        bias: values for the input layer's ``bias_mant`` (Lava order
+            ``net.inp.shape``, or batched), as lava-dl's tinynet test drives it.
+        reset_interval, reset_offset: as in ``netx.hdf5.Network``.
+    Returns:
+        :class:`SimResult`, the layers' spikes in Lava order, time last.
+    """
+    if backend not in SIM_BACKENDS:
+        raise SlssnnError(f"unknown backend {backend!r}; known: {', '.join(SIM_BACKENDS)}")
+    if steps < 1:
+        raise SlssnnError(f"steps must be >= 1, got {steps}")
+    network = read_network(net)
+    batched = False
+    message_bits = 0
+    if spikes is not None:
+        spikes = np.asarray(spikes)
+        batched = _check_input(network, "spikes", spikes, steps)
+        message_bits = _message_bits(network, spikes)
+    if bias is not None:
+        bias = np.asarray(bias)
+        batched = _check_input(network, "bias", bias, None) or batched
+    if backend == "emulator":
+        rasters = _emulate(network, steps, spikes, bias, batched, reset_interval, reset_offset)
+    else:
+        rasters = _lava(network, steps, spikes, bias, batched, reset_interval, reset_offset,
+                        message_bits)
+    ours = [_lava_to_ours(r, batched) for r in rasters]  # (B, steps, *shape)
+    input_counts = None
+    if spikes is not None and network.layers[0].type != "input":
+        input_counts = _lava_to_ours(spikes, batched).sum(axis=(0, 1))
+    totals = layer_activity(network.layers, [r.sum(axis=(0, 1)) for r in ours], steps,
+                            ours[0].shape[0], input_counts=input_counts)
+    return SimResult(backend, steps, [LayerResult(t["name"], r, t)
+                                      for r, t in zip(rasters, totals, strict=True)])
+
+
+def _batch_of(network: NetxNetwork, steps: int, spikes, bias, batched: bool
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    shape = network.input_shape
+    if spikes is None:
+        size = 1 if not batched else len(bias)
+        inputs = torch.zeros((size, steps, *shape), dtype=torch.int64)
+    else:
+        inputs = torch.from_numpy(_lava_to_ours(spikes.astype(np.int64), batched))
+    bias_ours = None
+    if bias is not None:
+        b = bias if batched else bias[None]
+        b = np.swapaxes(b, 1, 3) if b.ndim == 4 else b  # (B, C, H, W)
+        bias_ours = torch.from_numpy(b.astype(np.int64))
+    return inputs, bias_ours
+
+
+def _emulate(network, steps, spikes, bias, batched, reset_interval, reset_offset):
+    from .emulator import Emulator
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    inputs, bias_ours = _batch_of(network, steps, spikes, bias, batched)
+    emulator = Emulator(network, reset_interval, reset_offset, device)
+    out = emulator.run(inputs, steps, input_bias=bias_ours)
+    return [_ours_to_lava(o.cpu().numpy(), batched) for o in out]
+
+
+def _lava(network, steps, spikes, bias, batched, reset_interval, reset_offset, message_bits):
+    from .lava_runner import run_netx
+
+    if not batched:
+        return run_netx(network.path, steps, spikes, bias, reset_interval, reset_offset,
+                        message_bits)
+    size = len(spikes) if spikes is not None else len(bias)
+    per_sample = [run_netx(network.path, steps,
+                           None if spikes is None else spikes[b],
+                           None if bias is None else bias[b], reset_interval, reset_offset,
+                           message_bits)
+                  for b in range(size)]
+    return [np.stack(layer) for layer in zip(*per_sample, strict=True)]
