@@ -39,6 +39,21 @@ def _synapse(spec: LayerSpec, spikes: torch.Tensor, weight: torch.Tensor) -> tor
     return (x.flatten(1) @ weight.T).round().to(torch.int64)  # (B, N)
 
 
+FLOAT32_EXACT = 1 << 24
+"""Integers below 2**24 in magnitude are exact in float32, and so are their sums."""
+
+
+def _exact_dtype(spec: LayerSpec, first: bool) -> torch.dtype:
+    """float32 where every dendritic sum of binary spikes stays below 2**24, else float64.
+
+    A first synapse (no input layer) may receive graded spikes: always float64.
+    """
+    if spec.weight is None:
+        return torch.float32
+    worst = np.abs(spec.weight).reshape(spec.weight.shape[0], -1).sum(axis=1).max()
+    return torch.float64 if first or worst >= FLOAT32_EXACT else torch.float32
+
+
 class Emulator:
     """Batched emulation of one netx network.
 
@@ -56,11 +71,10 @@ class Emulator:
         self.reset_phase = [None if reset_interval is None
                             else (reset_offset + 1 + i) % reset_interval
                             for i in range(len(net.layers))]
-        # float64 sums are exact for |sum| < 2**53; float32 on CUDA would not be
-        dtype = torch.float64
         self.weights = [None if s.weight is None else
-                        torch.as_tensor(s.weight, dtype=dtype, device=self.device)
-                        for s in net.layers]
+                        torch.as_tensor(s.weight, dtype=_exact_dtype(s, i == 0),
+                                        device=self.device)
+                        for i, s in enumerate(net.layers)]
         self.params = [self._params(s) for s in net.layers]
 
     def _params(self, spec: LayerSpec, bias: torch.Tensor | None = None) -> CubaParams:
@@ -122,17 +136,34 @@ def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
                 device: str | torch.device = "cpu", batch_size: int = 512) -> list[np.ndarray]:
     """Each sample's T-step window per block, as Lava's one long run produces it.
 
-    ``currents``: ``(N, *input_shape)`` input currents, presented on steps 1..T.
-    Each sample runs alone for ``T + L - 1`` steps with reset interval T; block
-    ``i`` processes it in steps ``1+i .. T+i``. Returns per block
-    ``(N, T, *shape)`` int8, the same arrays as :func:`run_lava`.
+    ``currents``: ``(N, *input_shape)`` input currents, presented on steps 1..T
+    of each sample. In Lava (reset interval T) block ``i`` processes a sample
+    in global steps ``1+i .. T+i`` from a fresh state, receiving the previous
+    block's spikes of the same window step (see ``lava_runner``). So the
+    windows are computed layer by layer: one batched synapse call over all T
+    steps, then T neuron steps. Returns per block ``(N, T, *shape)`` int8,
+    the same arrays as :func:`run_lava`.
     """
-    emulator = Emulator(net, reset_interval=timesteps, reset_offset=0, device=device)
-    steps = timesteps + len(net.layers) - 1
+    emulator = Emulator(net, device=device)
+    layers = net.layers
     parts: list[list[np.ndarray]] = []
     for start in range(0, currents.shape[0], batch_size):
-        chunk = torch.as_tensor(currents[start:start + batch_size], dtype=torch.int64)
-        inputs = chunk.unsqueeze(1).expand(-1, timesteps, *chunk.shape[1:])  # (B, T, *in)
-        raster = emulator.run(inputs, steps)
-        parts.append([r[:, i: i + timesteps].cpu().numpy() for i, r in enumerate(raster)])
+        chunk = torch.as_tensor(currents[start:start + batch_size], dtype=torch.int64,
+                                device=emulator.device)
+        batch = chunk.shape[0]
+        a_in = chunk.unsqueeze(0).expand(timesteps, *chunk.shape)  # (T, B, *in)
+        windows = []
+        for i, spec in enumerate(layers):
+            if spec.type != "input":
+                flat = a_in.reshape(timesteps * batch, *a_in.shape[2:])  # (T*B, *in)
+                a_in = _synapse(spec, flat, emulator.weights[i]).view(timesteps, batch,
+                                                                     *spec.shape)
+            state = CubaState.zeros((batch, *spec.shape), emulator.device)
+            spikes = []
+            for a_t in a_in:
+                s_t, state = cuba_step(state, a_t, emulator.params[i])
+                spikes.append(s_t)
+            a_in = torch.stack(spikes).to(torch.int64)  # (T, B, *shape)
+            windows.append(a_in.transpose(0, 1).to(torch.int8).cpu().numpy())
+        parts.append(windows)
     return [np.concatenate(p) for p in zip(*parts, strict=True)]

@@ -53,8 +53,16 @@ def _ours_to_lava(x: np.ndarray, batched: bool) -> np.ndarray:
     return x if batched else x[0]
 
 
+MAX_OUTPUT_BYTES = 4 << 30
+"""Largest spike record ``simulate`` builds in memory (int8, all layers); split bigger batches."""
+
+
 def _check_input(net: NetxNetwork, name: str, value: np.ndarray, steps: int | None
                  ) -> bool:
+    if value.dtype.kind not in "biuf" or (value.dtype.kind == "f" and not (
+            np.all(np.isfinite(value)) and np.all(value == np.round(value)))):
+        raise SlssnnError(f"network {net.path}: {name} must hold integers, got dtype "
+                          f"{value.dtype}")
     shape = net.input_shape
     lava_shape = tuple(reversed(shape)) if len(shape) == 3 else shape
     expect = lava_shape + ((steps,) if steps is not None else ())
@@ -108,6 +116,11 @@ def simulate(net: str | os.PathLike[str], *, steps: int, spikes: np.ndarray | No
     if bias is not None:
         bias = np.asarray(bias)
         batched = _check_input(network, "bias", bias, None) or batched
+    batch = (len(spikes) if spikes is not None else len(bias)) if batched else 1
+    needed = batch * steps * sum(layer.neurons for layer in network.layers)
+    if needed > MAX_OUTPUT_BYTES:
+        raise SlssnnError(f"network {network.path}: {batch} samples x {steps} steps need "
+                          f"{needed / 2**30:.1f} GiB of spike records; split the batch")
     if backend == "emulator":
         rasters = _emulate(network, steps, spikes, bias, batched, reset_interval, reset_offset)
     else:

@@ -104,3 +104,15 @@ def test_graded_input_spikes_equal_lava():
     for a, b in zip(emu.layers, lava.layers, strict=True):
         assert np.array_equal(a.spikes, b.spikes), a.name
     assert emu.layers[-1].spikes.sum() > 0
+
+
+def test_bad_input_is_refused():
+    net = SHARED / "oxford" / "network.net"
+    with pytest.raises(SlssnnError, match="must hold integers"):
+        simulate(net, steps=4, spikes=np.full((200, 4), 0.5))
+    with pytest.raises(SlssnnError, match="steps must be >= 1"):
+        simulate(net, steps=0)
+    with pytest.raises(SlssnnError, match="input spikes must be >= 0"):
+        simulate(net, steps=4, spikes=-np.ones((200, 4), dtype=int))
+    with pytest.raises(SlssnnError, match="split the batch"):
+        simulate(net, steps=4000, spikes=np.zeros((3000, 200, 4000), dtype=np.int8))

@@ -1,0 +1,108 @@
+"""Speed of the engines on the same network, measured side by side in one run.
+
+1. The digits test split (360 samples) through Lava's CPU simulator (one run,
+   compiled once, as in the pipeline) and through the bit-exact emulator:
+   samples/s of each, their ratio, the emulator's synaptic operations/s, and
+   a check that both produced identical records.
+2. The emulator against the PyTorch evaluation of the same network (same
+   arithmetic; the emulator should cost at most about 2x).
+3. A PilotNet-sized LIF network (200x66x3 input, five conv and four dense
+   layers, random weights) for 15 steps in the emulator; with --pilotnet-lava
+   also in Lava (lava-dl's PilotNet LIF took 83.5 s for 15 steps here).
+
+This machine is shared and noisy: compare the ratios, not absolute figures.
+
+    .venv/bin/python bench/run_speed.py [--checkpoint runs/demo/checkpoint.pt] [--pilotnet-lava]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from slssnn.export.netx_writer import export_network
+from slssnn.lava_runtime.run import pytorch_record, run_network
+from slssnn.lava_runtime.simulate import simulate
+from slssnn.training.checkpoint import load_checkpoint
+from slssnn.training.models import ModelConfig, build_model, digits_config
+
+
+def timed(fn):
+    started = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - started
+
+
+def digits_model(checkpoint: str | None):
+    if checkpoint:
+        return load_checkpoint(checkpoint)[0]
+    torch.manual_seed(0)
+    config = digits_config(4)
+    config.initial_threshold = 0.25
+    return build_model(config).eval()
+
+
+def pilotnet_model() -> torch.nn.Module:
+    conv = [(24, 2), (36, 2), (64, 2), (64, 1), (64, 2)]
+    layers = [{"type": "conv", "out_channels": c, "kernel": 3, "stride": s, "padding": 0}
+              for c, s in conv]
+    layers += [{"type": "flatten"}] + [{"type": "dense", "out_features": n}
+                                       for n in (100, 50, 10, 1)]
+    torch.manual_seed(0)
+    config = ModelConfig(name="pilotnet-like", input_shape=(3, 66, 200), num_classes=1,
+                         timesteps=15, layers=layers, input_threshold=100,
+                         initial_threshold=0.3)
+    return build_model(config).eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", help="digits checkpoint (default: random weights)")
+    parser.add_argument("--pilotnet-lava", action="store_true",
+                        help="also run the PilotNet-sized network in Lava (minutes)")
+    args = parser.parse_args()
+    model = digits_model(args.checkpoint)
+    with tempfile.TemporaryDirectory() as tmp:
+        net = Path(tmp) / "digits.net"
+        export_network(model, net)
+        emu, emu_s = timed(lambda: run_network(net, "digits", "emulator"))
+        torch_run, torch_s = timed(lambda: pytorch_record(model, net, "digits"))
+        lava, lava_s = timed(lambda: run_network(net, "digits", "lava"))
+        n = lava["samples"]
+        same = all(lava[k] == emu[k] == torch_run[k] for k in ("predictions", "layers"))
+        synops = sum(layer["synops"] for layer in emu["layers"])
+        print(f"digits test split: {n} samples, T={lava['timesteps']}; "
+              f"Lava, emulator and PyTorch records identical: {same}")
+        print(f"  lava (incl. compile) {lava_s:8.2f} s {n / lava_s:10.1f} samples/s")
+        print(f"  emulator             {emu_s:8.3f} s {n / emu_s:10.1f} samples/s "
+              f"{synops / emu_s:.3e} synops/s")
+        print(f"  pytorch evaluation   {torch_s:8.3f} s {n / torch_s:10.1f} samples/s")
+        print(f"  ratio emulator / lava speed:    {lava_s / emu_s:8.1f}x")
+        print(f"  ratio emulator / pytorch time:  {emu_s / torch_s:8.2f}x")
+
+        pilot = pilotnet_model()
+        pilot_net = Path(tmp) / "pilotnet.net"
+        export_network(pilot, pilot_net)
+        rng = np.random.default_rng(0)
+        currents = rng.integers(0, 256, size=(200, 66, 3, 15))  # Lava order (W, H, C, steps)
+        result, pilot_s = timed(lambda: simulate(pilot_net, steps=15, spikes=currents,
+                                                 backend="emulator"))
+        spikes = [int(layer.spikes.sum()) for layer in result.layers]
+        print(f"PilotNet-sized LIF network, 15 steps: emulator {pilot_s:.3f} s "
+              f"(spikes per layer {spikes})")
+        if args.pilotnet_lava:
+            lava_result, lava_pilot_s = timed(lambda: simulate(pilot_net, steps=15,
+                                                               spikes=currents, backend="lava"))
+            same = all(np.array_equal(a.spikes, b.spikes)
+                       for a, b in zip(result.layers, lava_result.layers, strict=True))
+            print(f"  lava {lava_pilot_s:.1f} s, identical spikes: {same}, "
+                  f"ratio {lava_pilot_s / pilot_s:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
