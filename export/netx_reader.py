@@ -275,7 +275,8 @@ def _read_metadata(root: h5py.File) -> dict[str, Any]:
         return {}
     where = f"group '{S.METADATA_GROUP}'"
     version = node.attrs.get(S.VERSION_ATTR)
-    if version is None or int(version) != S.FORMAT_VERSION:
+    version = version.item() if isinstance(version, np.generic) else version
+    if version != S.FORMAT_VERSION:
         raise _Refuse(f"{where}: attribute '{S.VERSION_ATTR}' is {version!r}; this slssnn "
                       f"reads version {S.FORMAT_VERSION}")
     try:
