@@ -209,8 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="dataset to train on (default: digits, bundled with scikit-learn)")
         p.add_argument("--timesteps", "-T", type=_positive_int, default=4,
                        help="time steps T per sample (default: 4)")
-        p.add_argument("--epochs", type=_positive_int, default=40,
-                       help="training epochs (default: 40)")
+        p.add_argument("--epochs", type=_positive_int, default=30,
+                       help="training epochs (default: 30)")
         p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
     p = sub.add_parser("train", help="train a network; writes checkpoint.pt and train.json",

@@ -81,3 +81,16 @@ def test_straight_through_gradient_reaches_float_weights_unchanged():
     q = quantize_block(weight, None, torch.tensor(1.0))
     q.weight_ste.sum().backward()
     assert torch.equal(weight.grad, torch.ones_like(weight))
+
+
+def test_random_shift_moves_by_at_most_one_pixel():
+    from slssnn.training.trainer import random_shift
+
+    images = torch.zeros(64, 1, 8, 8)
+    images[:, 0, 3, 4] = 1.0
+    moved = random_shift(images, 1.0, torch.Generator().manual_seed(0))
+    positions = moved[:, 0].flatten(1).argmax(1)
+    rows, cols = positions // 8, positions % 8
+    assert torch.all((rows - 3).abs() <= 1) and torch.all((cols - 4).abs() <= 1)
+    assert moved.sum() == 64 and len(set(positions.tolist())) > 1
+    assert torch.equal(random_shift(images, 0.0, torch.Generator()), images)

@@ -70,10 +70,10 @@ def digits_config(timesteps: int) -> ModelConfig:
         num_classes=10,
         timesteps=timesteps,
         layers=[
-            {"type": "conv", "out_channels": 16, "kernel": 3, "stride": 1, "padding": 1},
-            {"type": "conv", "out_channels": 32, "kernel": 3, "stride": 2, "padding": 1},
+            {"type": "conv", "out_channels": 32, "kernel": 3, "stride": 1, "padding": 1},
+            {"type": "conv", "out_channels": 64, "kernel": 3, "stride": 2, "padding": 1},
             {"type": "flatten"},
-            {"type": "dense", "out_features": 64},
+            {"type": "dense", "out_features": 128},
             {"type": "dense", "out_features": 10},
         ],
     )

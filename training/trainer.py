@@ -30,13 +30,32 @@ class TrainConfig:
 
     dataset: str = "digits"
     timesteps: int = 4
-    epochs: int = 40
+    epochs: int = 30
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 1e-4
     logit_scale: float = 10.0
+    shift_fraction: float = 0.5
     seed: int = 0
     out_dir: str = "runs/train"
+
+
+def random_shift(images: torch.Tensor, fraction: float, generator: torch.Generator
+                 ) -> torch.Tensor:
+    """Augmentation: move a random ``fraction`` of the images by up to one pixel (zero fill).
+
+    ``images``: ``(B, C, H, W)``; each chosen image gets its own offset in {-1, 0, 1}^2.
+    """
+    chosen = torch.nonzero(torch.rand(len(images), generator=generator) < fraction).flatten()
+    if len(chosen) == 0:
+        return images
+    height, width = images.shape[2:]
+    padded = F.pad(images[chosen], (1, 1, 1, 1))  # (b, C, H+2, W+2)
+    offsets = torch.randint(0, 3, (len(chosen), 2), generator=generator)
+    out = images.clone()
+    for k, (row, (dy, dx)) in enumerate(zip(chosen.tolist(), offsets.tolist(), strict=True)):
+        out[row] = padded[k, :, dy:dy + height, dx:dx + width]
+    return out
 
 
 def evaluate(model: SpikingNet, split: Split, batch_size: int = 256) -> dict[str, Any]:
@@ -94,6 +113,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
         for start in range(0, len(order), config.batch_size):
             idx = order[start:start + config.batch_size]
             images, labels = data.train.images[idx], data.train.labels[idx]
+            images = random_shift(images, config.shift_fraction, generator)
             counts, _ = model(images)
             loss = F.cross_entropy(counts * (config.logit_scale / config.timesteps), labels)
             optimizer.zero_grad(set_to_none=True)
