@@ -23,7 +23,6 @@ constant carries its source; a file without one is refused.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from slssnn.errors import SlssnnError
+from slssnn.jsonfile import read_json
 
 DEVICE_FORMAT = "slssnn-energy-device"
 DEVICE_VERSION = 1
@@ -100,13 +100,7 @@ class DeviceModel:
 def load_device_model(path: str | os.PathLike[str]) -> DeviceModel:
     """Read and validate the device model JSON at ``path``; raise SlssnnError naming the field."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise SlssnnError(f"device model {path}: no such file") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SlssnnError(f"device model {path}: not a readable JSON file "
-                          f"({exc.__class__.__name__})") from exc
+    data = read_json(path, "device model")
     return device_model_from_dict(data, str(path))
 
 

@@ -15,13 +15,13 @@ is per inference. A bad field raises :class:`SlssnnError` naming the file and th
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
 from typing import Any
 
 from slssnn.errors import SlssnnError
+from slssnn.jsonfile import read_json
 
 BACKENDS = ("lava", "emulator", "pytorch")
 LAYER_COUNTS = ("neurons", "spikes", "synops", "neuron_updates", "ann_macs")
@@ -30,13 +30,7 @@ LAYER_COUNTS = ("neurons", "spikes", "synops", "neuron_updates", "ann_macs")
 def load_run(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read the run JSON at ``path`` and check the fields energy uses; return it as a dict."""
     path = Path(path)
-    try:
-        run = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise SlssnnError(f"run {path}: no such file") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SlssnnError(f"run {path}: not a readable JSON file ({exc.__class__.__name__})"
-                          ) from exc
+    run = read_json(path, "run")
     validate_run(run, str(path))
     return run
 

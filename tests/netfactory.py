@@ -41,3 +41,13 @@ def random_images(n: int, shape: tuple[int, ...] = (2, 7, 7), seed: int = 1) -> 
     """Integer-valued images 0..16 like the digits data."""
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, 17, (n, *shape), generator=g).float()
+
+
+def random_digits_net(timesteps: int = 4, seed: int = 0) -> SpikingNet:
+    """The digits architecture with random weights and a low threshold, so every layer spikes."""
+    from slssnn.training.models import digits_config
+
+    torch.manual_seed(seed)
+    config = digits_config(timesteps)
+    config.initial_threshold = 0.25
+    return build_model(config).eval()

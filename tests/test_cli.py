@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from netfactory import random_net
+from netfactory import random_digits_net, random_net
 
 from slssnn.export.netx_writer import export_network
 
@@ -118,14 +118,7 @@ def test_pipeline_end_to_end(tmp_path):
 
 @pytest.mark.timeout(600)
 def test_run_backends_write_the_same_record(tmp_path):
-    import torch
-
-    from slssnn.training.models import build_model, digits_config
-
-    torch.manual_seed(2)
-    config = digits_config(timesteps=3)
-    config.initial_threshold = 0.25
-    export_network(build_model(config).eval(), tmp_path / "d.net")
+    export_network(random_digits_net(timesteps=3, seed=2), tmp_path / "d.net")
     records = {}
     for backend in ("lava", "emulator"):
         result = slssnn("run", tmp_path / "d.net", "--backend", backend, "--limit", "30",

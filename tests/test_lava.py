@@ -6,12 +6,11 @@ Each test bounds its time: a Lava run that deadlocks must not hang the suite.
 import numpy as np
 import pytest
 import torch
-from netfactory import random_images, random_net
+from netfactory import random_digits_net, random_images, random_net
 
 from slssnn.export.netx_writer import export_network
 from slssnn.lava_runtime.lava_runner import run_lava
 from slssnn.lava_runtime.run import pytorch_record
-from slssnn.training.models import build_model, digits_config
 from slssnn.training.neuron import CubaParams, run_cuba
 
 pytestmark = pytest.mark.timeout(300)
@@ -39,10 +38,7 @@ def test_conv_net_with_bias_and_leak_matches_pytorch_exactly(tmp_path):
 
 
 def test_digits_architecture_matches_pytorch_exactly(tmp_path):
-    torch.manual_seed(3)
-    config = digits_config(timesteps=4)
-    config.initial_threshold = 0.25
-    model = build_model(config).eval()
+    model = random_digits_net(timesteps=4, seed=3)
     path = tmp_path / "digits.net"
     export_network(model, path)
     assert_same_spikes(model, path, random_images(8, (1, 8, 8), seed=4))
@@ -83,10 +79,7 @@ def test_run_records_agree_between_pytorch_and_lava(tmp_path):
     """The run-record path end to end on the digits split (subset), as `slssnn run` does it."""
     from slssnn.lava_runtime.run import run_network
 
-    torch.manual_seed(5)
-    config = digits_config(timesteps=3)
-    config.initial_threshold = 0.25
-    model = build_model(config).eval()
+    model = random_digits_net(timesteps=3, seed=5)
     path = tmp_path / "digits.net"
     export_network(model, path)
     lava = run_network(path, "digits", "lava", limit=12)
