@@ -51,6 +51,8 @@ class LayerSpec:
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     flatten_before: bool = False
+    delay: np.ndarray | None = None
+    """Dense only: synaptic delays in steps, ``(N, inputs)`` (netx's DelayDense), or None."""
 
     @property
     def neurons(self) -> int:
@@ -217,7 +219,26 @@ def _read_dense(group: h5py.Group, where: str, index: int,
             raise _Refuse(f"{where}: field 'weight' takes {weight.shape[1]} inputs, previous "
                           f"layer gives {int(np.prod(prev))}")
     return LayerSpec(index, "dense", shape, _neuron(group, where), weight,
-                     _bias(group, where, shape[0]), flatten_before=flatten)
+                     _bias(group, where, shape[0]), flatten_before=flatten,
+                     delay=_delay(group, where, weight.shape))
+
+
+def _delay(group: h5py.Group, where: str, weight_shape: tuple[int, int]) -> np.ndarray | None:
+    """netx's expansion of a dense layer's delay to one per synapse ``(N, inputs)``."""
+    if S.DELAY not in group:
+        return None
+    delay = _numbers(group, S.DELAY, where, rng=S.DELAY_RANGE)
+    outputs, inputs = weight_shape
+    if delay.ndim == 0:
+        return np.full(weight_shape, int(delay.reshape(-1)[0]), dtype=np.int64)
+    if delay.ndim == 1 and delay.size == outputs:
+        return np.repeat(delay.reshape(-1, 1), inputs, axis=1)
+    if delay.ndim == 1 and delay.size == inputs:
+        return np.repeat(delay.reshape(1, -1), outputs, axis=0)
+    if delay.shape == weight_shape:
+        return delay
+    raise _Refuse(f"{where}: field 'delay' of shape {delay.shape} does not fit weight "
+                  f"{weight_shape}")
 
 
 def _read_layers(root: h5py.Group, where_file: str) -> list[LayerSpec]:

@@ -12,6 +12,7 @@ Layout (lava-dl netx, read by ``lava.lib.dl.netx.hdf5.Network``)::
     /layer/<i>/weight          float32 integers in [-256, 254]; conv (O, I/groups, kH, kW[, 1])
     /layer/<i>/bias            float32 integers (bias mantissa), per channel or neuron
     /layer/<i>/stride|padding|dilation   int64 (H, W) or scalar;  groups int64 scalar
+    /layer/<i>/delay           dense only: steps in [0, 62]: scalar, (N,), (inputs,), (N, inputs)
     /layer/<i>/neuron/{type=CUBA|LOIHI, iDecay, vDecay, vThMant, refDelay, gradedSpike}
     /slssnn  (attrs: format_version, metadata = JSON)   ours; netx does not read it
 """
@@ -42,6 +43,7 @@ SIMULATION_GROUP = "simulation"
 # --- key names ----------------------------------------------------------------
 TYPE, SHAPE, WEIGHT, BIAS, NEURON = "type", "shape", "weight", "bias", "neuron"
 STRIDE, PADDING, DILATION, GROUPS = "stride", "padding", "dilation", "groups"
+DELAY = "delay"
 I_DECAY, V_DECAY, V_TH_MANT, REF_DELAY, GRADED = (
     "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike")
 
@@ -67,6 +69,8 @@ NEURON_OPTIONAL = {REF_DELAY: Range(0, 1 << 16), GRADED: None,
 WEIGHT_RANGE = Range(WEIGHT_MIN, WEIGHT_MAX)
 BIAS_RANGE = Range(BIAS_MIN, BIAS_MAX)
 GEOMETRY_RANGE = Range(0, 255)
+DELAY_RANGE = Range(0, 62)
+"""netx builds DelayDense with max_delay 62 (and would clamp larger delays: we refuse them)."""
 
 LAYER_KEYS: dict[str, tuple[set[str], set[str]]] = {
     # type: (required keys, optional keys)
@@ -74,6 +78,6 @@ LAYER_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "conv": ({TYPE, SHAPE, WEIGHT, NEURON, STRIDE, PADDING, DILATION, GROUPS},
              {BIAS, "inChannels", "outChannels", "kernelSize"}),
     "flatten": ({TYPE}, {SHAPE}),
-    "dense": ({TYPE, SHAPE, WEIGHT, NEURON}, {BIAS, "inFeatures", "outFeatures"}),
+    "dense": ({TYPE, SHAPE, WEIGHT, NEURON}, {BIAS, DELAY, "inFeatures", "outFeatures"}),
 }
 LAYER_TYPES = tuple(LAYER_KEYS)

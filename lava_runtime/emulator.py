@@ -9,13 +9,15 @@ samples at once (PyTorch, CPU or CUDA), and gives the spikes Lava gives:
   the spikes it received at ``t - 1`` (Lava's ``a_buff``), Conv sums wrapped to
   signed 24 bits; weights are used as written (netx's weight-bit optimisation
   is exact for integers in [-256, 254], which the schema enforces);
+- a dense layer with ``delay`` (netx's DelayDense) delivers a spike received
+  at step ``t`` over a synapse of delay ``d`` at step ``t + 1 + d``;
 - netx's reset interval: block ``i`` resets u and v at the start of every step
   ``t`` with ``t % interval == (reset_offset + 1 + i) % interval``;
 - the input: an ``input`` block's LIF receives the given current as its
   ``a_in`` in the same step; a network without an input block receives spikes
   (graded values allowed) in its first synapse.
 
-Anything else (delays, recurrence, other neuron types) is refused by the
+Anything else (recurrence, pooling, other neuron types) is refused by the
 schema before the emulator is built.
 """
 
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from slssnn.errors import SlssnnError
 from slssnn.export.netx_reader import LayerSpec, NetxNetwork
 from slssnn.training.neuron import CubaParams, CubaState, cuba_step
 from slssnn.training.stcb import wrap_conv_accum
@@ -76,6 +79,15 @@ class Emulator:
                                         device=self.device)
                         for i, s in enumerate(net.layers)]
         self.params = [self._params(s) for s in net.layers]
+        self.delayed = [None if s.delay is None else self._delay_weights(s, w)
+                        for s, w in zip(net.layers, self.weights, strict=True)]
+
+    @staticmethod
+    def _delay_weights(spec: LayerSpec, weight: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+        """``[(d, W masked to synapses of delay d)]`` for the delays present."""
+        delay = torch.as_tensor(spec.delay, device=weight.device)
+        return [(int(d), torch.where(delay == d, weight, torch.zeros_like(weight)))
+                for d in torch.unique(delay).tolist()]
 
     def _params(self, spec: LayerSpec, bias: torch.Tensor | None = None) -> CubaParams:
         if bias is None and spec.bias is not None:
@@ -109,7 +121,9 @@ class Emulator:
             params[0] = self._params(layers[0], torch.as_tensor(
                 input_bias, dtype=torch.int64, device=self.device))
         states = [CubaState.zeros((batch, *s.shape), self.device) for s in layers]
-        buffers = [torch.zeros((batch, *s.shape), dtype=torch.int64, device=self.device)
+        # buffers[i][:, k]: what block i's synapse delivers k+1 steps from now
+        buffers = [torch.zeros((batch, 1 + (0 if s.delay is None else int(s.delay.max())),
+                                *s.shape), dtype=torch.int64, device=self.device)
                    for s in layers]
         out = [torch.zeros((batch, steps, *s.shape), dtype=torch.int8, device=self.device)
                for s in layers]
@@ -120,7 +134,7 @@ class Emulator:
                 if self.reset_phase[i] is not None and t % self.reset_interval == \
                         self.reset_phase[i]:
                     states[i] = CubaState.zeros((batch, *spec.shape), self.device)
-                a_in = x_t if spec.type == "input" else buffers[i]
+                a_in = x_t if spec.type == "input" else buffers[i][:, 0]
                 s, states[i] = cuba_step(states[i], a_in, params[i])
                 spikes.append(s)
                 out[i][:, t - 1] = s.to(torch.int8)
@@ -128,7 +142,14 @@ class Emulator:
                 if spec.type == "input":
                     continue
                 source = x_t if i == 0 else spikes[i - 1].to(torch.int64)
-                buffers[i] = _synapse(spec, source, self.weights[i]).view(batch, *spec.shape)
+                buffers[i] = torch.roll(buffers[i], -1, dims=1)
+                buffers[i][:, -1] = 0
+                if self.delayed[i] is None:
+                    buffers[i][:, 0] = _synapse(spec, source, self.weights[i]).view(
+                        batch, *spec.shape)
+                else:
+                    for d, weight in self.delayed[i]:
+                        buffers[i][:, d] += _synapse(spec, source, weight)
         return out
 
 
@@ -144,8 +165,12 @@ def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
     steps, then T neuron steps. Returns per block ``(N, T, *shape)`` int8,
     the same arrays as :func:`run_lava`.
     """
-    emulator = Emulator(net, device=device)
     layers = net.layers
+    for spec in layers:
+        if spec.delay is not None:
+            raise SlssnnError(f"network {net.path}: layer {spec.index}: field 'delay': "
+                              "delayed spikes cross sample windows; use simulate()")
+    emulator = Emulator(net, device=device)
     parts: list[list[np.ndarray]] = []
     for start in range(0, currents.shape[0], batch_size):
         chunk = torch.as_tensor(currents[start:start + batch_size], dtype=torch.int64,

@@ -86,12 +86,34 @@ def test_unsupported_features_are_refused_naming_layer_and_field():
         simulate(net, steps=5, backend="loihi")
 
 
-def test_axonal_delay_is_refused(tmp_path):
+@pytest.mark.parametrize("delay_of", [
+    lambda rng: rng.integers(0, 6, size=(256, 200)),  # one per synapse
+    lambda rng: rng.integers(0, 4, size=256),  # one per output neuron
+    lambda rng: np.int64(3),  # one for the layer
+])
+def test_synaptic_delays_equal_lava(tmp_path, delay_of):
+    path = tmp_path / "delay.net"
+    path.write_bytes((SHARED / "oxford" / "network.net").read_bytes())
+    rng = np.random.default_rng(1)
+    with h5py.File(path, "r+") as f:
+        f["layer/0"].create_dataset("delay", data=delay_of(rng))
+        f["layer/1"].create_dataset("delay", data=rng.integers(0, 3, size=256))  # per input
+    spikes = oxford_spikes()[:, :300]
+    emu = simulate(path, steps=300, spikes=spikes, backend="emulator")
+    lava = simulate(path, steps=300, spikes=spikes, backend="lava")
+    plain = simulate(SHARED / "oxford" / "network.net", steps=300, spikes=spikes)
+    for a, b in zip(emu.layers, lava.layers, strict=True):
+        assert np.array_equal(a.spikes, b.spikes), a.name
+    assert emu.layers[-1].spikes.sum() > 0
+    assert not np.array_equal(emu.layers[-1].spikes, plain.layers[-1].spikes)
+
+
+def test_delays_beyond_62_are_refused(tmp_path):
     path = tmp_path / "delay.net"
     path.write_bytes((SHARED / "oxford" / "network.net").read_bytes())
     with h5py.File(path, "r+") as f:
-        f["layer/0"].create_dataset("delay", data=np.ones(256))
-    with pytest.raises(SlssnnError, match="layer 0: unknown field 'delay'"):
+        f["layer/0"].create_dataset("delay", data=np.full(256, 63))
+    with pytest.raises(SlssnnError, match="layer 0: field 'delay' outside"):
         simulate(path, steps=5)
 
 
