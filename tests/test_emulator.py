@@ -138,3 +138,24 @@ def test_bad_input_is_refused():
         simulate(net, steps=4, spikes=-np.ones((200, 4), dtype=int))
     with pytest.raises(SlssnnError, match="split the batch"):
         simulate(net, steps=4000, spikes=np.zeros((3000, 200, 4000), dtype=np.int8))
+
+
+def test_conv_geometry_dilation_groups_equal_lava(tmp_path):
+    layers = [
+        {"type": "conv", "out_channels": 6, "kernel": 3, "stride": 1, "padding": 2,
+         "dilation": 2, "groups": 2},
+        {"type": "conv", "out_channels": 6, "kernel": [3, 2], "stride": [2, 1],
+         "padding": [1, 0], "groups": 3},
+        {"type": "flatten"},
+        {"type": "dense", "out_features": 5},
+    ]
+    model = random_net(timesteps=4, bias=True, v_decay=200, layers=layers, seed=5)
+    path = tmp_path / "geometry.net"
+    export_network(model, path)
+    rng = np.random.default_rng(2)
+    currents = rng.integers(0, 70, size=(2, 7, 7, 2, 8))  # (B, W, H, C, steps)
+    emu = simulate(path, steps=8, spikes=currents, backend="emulator")
+    lava = simulate(path, steps=8, spikes=currents, backend="lava")
+    for a, b in zip(emu.layers, lava.layers, strict=True):
+        assert np.array_equal(a.spikes, b.spikes), a.name
+        assert a.spikes.sum() > 0, a.name

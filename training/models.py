@@ -31,7 +31,8 @@ class ModelConfig:
     """Everything needed to rebuild a network (stored in checkpoints and files).
 
     ``input_shape`` is (C, H, W); ``layers`` a list of dicts, each
-    ``{"type": "conv", "out_channels", "kernel", "stride", "padding"}``,
+    ``{"type": "conv", "out_channels", "kernel", "stride", "padding"[, "dilation",
+    "groups"]}``,
     ``{"type": "flatten"}`` or ``{"type": "dense", "out_features"}``.
     The input layer receives ``round(pixel * input_scale)`` as current on
     each of the ``timesteps`` steps and fires at ``v > input_threshold``.
@@ -135,9 +136,12 @@ class SpikingNet(nn.Module):
             if spec["type"] == "conv":
                 conv = nn.Conv2d(channels, spec["out_channels"], spec["kernel"],
                                  stride=spec.get("stride", 1), padding=spec.get("padding", 0),
+                                 dilation=spec.get("dilation", 1), groups=spec.get("groups", 1),
                                  bias=config.bias)
-                height = (height + 2 * conv.padding[0] - conv.kernel_size[0]) // conv.stride[0] + 1
-                width = (width + 2 * conv.padding[1] - conv.kernel_size[1]) // conv.stride[1] + 1
+                height, width = (
+                    (size + 2 * p - d * (k - 1) - 1) // s + 1 for size, p, d, k, s in zip(
+                        (height, width), conv.padding, conv.dilation, conv.kernel_size,
+                        conv.stride, strict=True))
                 channels = spec["out_channels"]
                 synapse: nn.Module = conv
             else:
