@@ -27,6 +27,8 @@ import numpy as np
 from slssnn.errors import SlssnnError
 from slssnn.export.netx_reader import read_network
 
+from .isolation import run_isolated
+
 
 def _to_lava_order(x: np.ndarray) -> np.ndarray:
     """(C, H, W, ...) -> (W, H, C, ...), Lava's (x, y, z) order; 1-D shapes unchanged."""
@@ -54,7 +56,24 @@ def _prepare_multiprocessing() -> None:
 def run_netx(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarray | None = None,
              input_bias: np.ndarray | None = None, reset_interval: int | None = None,
              reset_offset: int = 0, input_message_bits: int = 0, chunk_steps: int = 500,
-             on_progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
+             on_progress: Callable[[int, int], None] | None = None,
+             timeout: float | None = None) -> list[np.ndarray]:
+    """:func:`run_netx_inline` in an isolated worker (see :mod:`.isolation`).
+
+    A timeout (seconds), SIGINT or SIGTERM stops the run, kills every Lava
+    process and removes its shared memory, then raises ``SlssnnError``.
+    """
+    return run_isolated(run_netx_inline, (net_path, steps, inputs, input_bias, reset_interval,
+                                          reset_offset, input_message_bits, chunk_steps,
+                                          on_progress), timeout=timeout)
+
+
+def run_netx_inline(net_path: str | os.PathLike[str], steps: int,
+                    inputs: np.ndarray | None = None, input_bias: np.ndarray | None = None,
+                    reset_interval: int | None = None, reset_offset: int = 0,
+                    input_message_bits: int = 0, chunk_steps: int = 500,
+                    on_progress: Callable[[int, int], None] | None = None
+                    ) -> list[np.ndarray]:
     """Build the file with lava-dl's ``netx.hdf5.Network``, run it, return every block's output.
 
     Args:
@@ -109,7 +128,8 @@ def run_netx(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarray | 
 
 def run_lava(net_path: str | os.PathLike[str], currents: np.ndarray, timesteps: int,
              chunk_steps: int = 500,
-             on_progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
+             on_progress: Callable[[int, int], None] | None = None,
+             timeout: float | None = None) -> list[np.ndarray]:
     """Run ``N`` samples through the network in ONE Lava run (compiled once).
 
     Args:
@@ -119,6 +139,7 @@ def run_lava(net_path: str | os.PathLike[str], currents: np.ndarray, timesteps: 
         timesteps: T, steps per sample (also netx's reset interval).
         chunk_steps: steps per ``run`` call (progress granularity).
         on_progress: called with ``(steps_done, steps_total)``.
+        timeout: seconds before the run is stopped (None: no limit).
     Returns:
         per block (input layer first) its spikes, int8 ``(N, T, *layer_shape)``.
     """
@@ -130,7 +151,7 @@ def run_lava(net_path: str | os.PathLike[str], currents: np.ndarray, timesteps: 
     data = np.zeros(per_step.shape[:-1] + (total,), dtype=np.int32)
     data[..., : samples * timesteps] = per_step
     rasters = run_netx(net_path, total, _to_lava_order(data), reset_interval=timesteps,
-                       chunk_steps=chunk_steps, on_progress=on_progress)
+                       chunk_steps=chunk_steps, on_progress=on_progress, timeout=timeout)
     spikes = []
     for i, raster in enumerate(rasters):
         window = _to_lava_order(raster)[..., i: i + samples * timesteps]  # (*shape, N*T)

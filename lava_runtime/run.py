@@ -76,8 +76,12 @@ def _network_inputs(net: NetxNetwork, dataset: str, limit: int | None
 
 def run_network(net_path: str | os.PathLike[str], dataset: str, backend: str = "lava",
                 limit: int | None = None,
-                on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Run the test split of ``dataset`` through the network file on ``backend``."""
+                on_progress: Callable[[int, int], None] | None = None,
+                timeout: float | None = None) -> dict[str, Any]:
+    """Run the test split of ``dataset`` through the network file on ``backend``.
+
+    ``timeout`` (seconds) bounds a Lava run; the emulator ignores it.
+    """
     if backend not in BACKENDS:
         raise SlssnnError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     net = read_network(net_path)
@@ -86,7 +90,8 @@ def run_network(net_path: str | os.PathLike[str], dataset: str, backend: str = "
     if backend == "lava":
         from .lava_runner import run_lava
 
-        spikes = run_lava(Path(net_path), currents, timesteps, on_progress=on_progress)
+        spikes = run_lava(Path(net_path), currents, timesteps, on_progress=on_progress,
+                          timeout=timeout)
     else:
         from .emulator import run_windows
 

@@ -96,7 +96,8 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
 
     out = _output_file(args.output)
     record = run_network(args.network, args.dataset, args.backend, limit=args.limit,
-                         on_progress=_progress_bar(f"{args.backend} run", "step"))
+                         on_progress=_progress_bar(f"{args.backend} run", "step"),
+                         timeout=args.timeout)
     write_json(out, record)
     print(f"{args.backend}: accuracy {record['accuracy']:.4f} on {record['samples']} samples "
           f"in {record['wall_seconds']:.1f} s; wrote {out}")
@@ -238,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(bit-exact batched emulator, CUDA when available); default lava")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="run only the first N test samples")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop a Lava run after SECONDS (its processes and shared memory are "
+                        "cleaned up; exit status 2)")
     p.add_argument("-o", "--output", required=True, help="run record to write (.json)")
     p.set_defaults(func=cmd_run)
 
@@ -273,8 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     except SlssnnError as exc:
         if args.debug:
             raise
-        print(f"slssnn: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        interrupted = type(exc).__name__ == "LavaInterrupted"
+        print(f"slssnn: {'interrupted' if interrupted else 'error'}: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED if interrupted else EXIT_USAGE
     except KeyboardInterrupt:
         print("slssnn: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

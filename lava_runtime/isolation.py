@@ -1,0 +1,161 @@
+"""Run Lava in a forked worker that can always be stopped, leaving nothing behind.
+
+Lava runs every process of a network in its own OS process and talks to them
+through shared memory. A run that raises, deadlocks or is interrupted can
+leave those processes and ``/dev/shm`` segments behind, and ``stop()`` itself
+can hang. So slssnn runs Lava in a forked worker that leads its own process
+group. The parent waits for it; on a timeout, SIGINT or SIGTERM it collects
+the shared-memory segments every process of the group has open, kills the
+group with SIGKILL and unlinks those segments. Linux only (reads ``/proc``).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from slssnn.errors import SlssnnError
+
+SHM_DIR = "/dev/shm/"
+
+
+class LavaInterrupted(SlssnnError):
+    """A Lava run was stopped by a signal; its processes and segments were cleaned up."""
+
+
+def group_members(pgid: int) -> list[int]:
+    """PIDs of the live processes in process group ``pgid``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def shared_memory_of(pids: list[int]) -> set[str]:
+    """Paths under /dev/shm that these processes have open or mapped."""
+    paths: set[str] = set()
+    for pid in pids:
+        proc = Path(f"/proc/{pid}")
+        try:
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith(SHM_DIR):
+                    paths.add(target.split(" (deleted)")[0])
+            for line in (proc / "maps").read_text().splitlines():
+                parts = line.split(maxsplit=5)
+                if len(parts) == 6 and parts[5].startswith(SHM_DIR):
+                    paths.add(parts[5].split(" (deleted)")[0])
+        except OSError:
+            continue
+    return paths
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL every process of the group, then unlink the segments they held."""
+    for _ in range(3):  # members may still be forking while we look
+        members = group_members(pgid)
+        if not members:
+            break
+        segments = shared_memory_of(members)
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        time.sleep(0.05)
+        for path in segments:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def _child(fn: Callable[..., Any], args: tuple, result_path: Path) -> None:
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        payload = ("ok", fn(*args))
+    except SlssnnError as exc:
+        payload = ("user", str(exc))
+    except BaseException as exc:  # report any failure to the parent, then exit
+        payload = ("bug", f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc()}")
+    with open(result_path, "wb") as handle:
+        pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class _Signalled(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def run_isolated(fn: Callable[..., Any], args: tuple = (), timeout: float | None = None,
+                 what: str = "Lava run") -> Any:
+    """Call ``fn(*args)`` in a forked worker process group; return its (picklable) result.
+
+    Raises ``SlssnnError`` on a timeout (after ``timeout`` seconds) and
+    :class:`LavaInterrupted` on SIGINT/SIGTERM, in both cases after killing the
+    worker's whole process group and unlinking its shared memory.
+    """
+    if timeout is not None and timeout <= 0:
+        raise SlssnnError(f"timeout must be > 0 seconds, got {timeout}")
+    with tempfile.TemporaryDirectory(prefix="slssnn-lava-") as tmp:
+        result_path = Path(tmp) / "result.pickle"
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            raise _Signalled(signum)
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                _child(fn, args, result_path)
+            except BaseException:
+                code = 1
+            os._exit(code)
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass  # the child already did it (or exited)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while os.waitpid(pid, os.WNOHANG) == (0, 0):
+                if deadline is not None and time.monotonic() > deadline:
+                    raise SlssnnError(f"{what} timed out after {timeout:g} s; stopped it")
+                time.sleep(0.02)
+        except _Signalled as sig:
+            kill_group(pid)
+            name = signal.Signals(sig.signum).name
+            raise LavaInterrupted(f"{what} interrupted by {name}; stopped it") from None
+        except BaseException:
+            kill_group(pid)
+            raise
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        kill_group(pid)  # anything the worker left running (it should be nothing)
+        if not result_path.exists():
+            raise SlssnnError(f"{what} ended without a result (worker crashed)")
+        with open(result_path, "rb") as handle:
+            status, value = pickle.load(handle)
+    if status == "user":
+        raise SlssnnError(value)
+    if status == "bug":
+        raise RuntimeError(f"{what} failed in the worker: {value}")
+    return value

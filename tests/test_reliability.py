@@ -1,0 +1,93 @@
+"""Lava runs that time out or are interrupted leave no process and no shared memory behind."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from netfactory import random_net
+
+from slssnn.export.netx_writer import export_network
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "lava-dl-nets"
+OXFORD = SHARED / "oxford" / "network.net"
+
+LONG_RUN = textwrap.dedent(f"""
+    import numpy as np
+    from slssnn.lava_runtime.simulate import simulate
+    spikes = np.zeros((200, 50000), dtype=np.int64); spikes[:, ::5] = 1
+    print("started", flush=True)
+    simulate({str(OXFORD)!r}, steps=50000, spikes=spikes, backend="lava")
+""")
+
+
+def processes_marked(marker: str) -> list[int]:
+    """PIDs of live processes whose environment carries ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def shm() -> set[str]:
+    return set(os.listdir("/dev/shm"))
+
+
+def start(args: list[str], marker: str) -> subprocess.Popen:
+    env = dict(os.environ, SLSSNN_TEST_MARKER=marker)
+    return subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.timeout(900)
+def test_twenty_interrupted_or_timed_out_runs_leave_nothing_behind(tmp_path):
+    tiny = tmp_path / "tiny.net"
+    export_network(random_net(layers=[{"type": "conv", "out_channels": 2, "kernel": 3,
+                                       "stride": 2, "padding": 0}, {"type": "flatten"},
+                                      {"type": "dense", "out_features": 10}],
+                              input_shape=(1, 8, 8)), tiny)
+    before = shm()
+    plan = [("SIGINT", 1.5), ("SIGTERM", 4.0), ("timeout", 2.0), ("SIGINT", 5.0),
+            ("SIGTERM", 0.8)] * 4
+    for i, (how, delay) in enumerate(plan):
+        marker = uuid.uuid4().hex
+        if how == "timeout":
+            proc = start(["-m", "slssnn", "run", str(tiny), "--backend", "lava", "--timeout",
+                          str(delay), "-o", str(tmp_path / "r.json")], marker)
+        else:
+            proc = start(["-c", LONG_RUN], marker)
+            time.sleep(delay)
+            proc.send_signal(getattr(signal, how))
+        started = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        stopped_in = time.monotonic() - started
+        assert proc.returncode != 0, f"case {i} {how}: the run was not stopped"
+        assert stopped_in < 15, f"case {i} {how}: took {stopped_in:.1f} s to stop"
+        assert "Traceback" not in err or how != "timeout", err
+        time.sleep(0.3)
+        assert processes_marked(marker) == [], f"case {i} {how}: processes left behind"
+        assert shm() - before == set(), f"case {i} {how}: shared memory left behind"
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_cli_timeout_is_one_line_exit_2(tmp_path):
+    net = tmp_path / "d.net"
+    export_network(random_net(input_shape=(1, 8, 8)), net)
+    proc = start(["-m", "slssnn", "run", str(net), "--backend", "lava", "--timeout", "0.5",
+                  "-o", str(tmp_path / "r.json")], uuid.uuid4().hex)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.strip().splitlines()[-1].startswith("slssnn: error: Lava run timed out after 0.5")
