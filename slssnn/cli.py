@@ -71,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     config = TrainConfig(dataset=args.dataset, timesteps=args.timesteps, epochs=args.epochs,
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          out_dir=str(out))
-    result = train(config)
+    result = train(config, resume=args.resume)
     print(f"quantized test accuracy (PyTorch): {result['test_accuracy_quantized_pytorch']:.4f}")
     print(f"wrote {out / 'checkpoint.pt'} and {out / 'train.json'}")
     return result
@@ -220,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default 32)")
     p.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate (default 3e-3)")
     p.add_argument("--out", "-o", default="runs/train", help="output folder (default runs/train)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the unfinished run in --out from its last epoch checkpoint "
+                        "(its stored options win over the command line)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("export", help="write a checkpoint as a netx HDF5 network",

@@ -24,8 +24,12 @@ CHECKPOINT_VERSION = 1
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: SpikingNet,
-                    train_record: dict[str, Any]) -> None:
-    """Write ``model`` and its training record to ``path`` atomically."""
+                    train_record: dict[str, Any], resume: dict[str, Any] | None = None) -> None:
+    """Write ``model`` and its training record to ``path`` atomically.
+
+    ``resume`` (optimizer, schedule and generator state) marks an unfinished
+    run that ``slssnn train --resume`` can continue.
+    """
     payload = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
@@ -33,13 +37,13 @@ def save_checkpoint(path: str | os.PathLike[str], model: SpikingNet,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "train": train_record,
     }
+    if resume is not None:
+        payload["resume"] = resume
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[SpikingNet, dict[str, Any]]:
-    """Rebuild the model stored in ``path``; return ``(model in eval mode, train record)``."""
-    path = Path(path)
+def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SlssnnError(f"checkpoint {path}: no such file")
     try:
@@ -52,6 +56,23 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[SpikingNet, dict[str,
     if payload.get("version") != CHECKPOINT_VERSION:
         raise SlssnnError(f"checkpoint {path}: unsupported version {payload.get('version')!r} "
                           f"(field 'version'; this slssnn reads {CHECKPOINT_VERSION})")
+    return payload
+
+
+def load_resume_state(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What ``train(resume=True)`` needs from an unfinished run's checkpoint."""
+    path = Path(path)
+    payload = _read(path)
+    if "resume" not in payload:
+        raise SlssnnError(f"checkpoint {path}: training already finished (no field 'resume')")
+    return {"config": payload["train"]["config"], "history": payload["train"]["history"],
+            "state_dict": payload["state_dict"], **payload["resume"]}
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[SpikingNet, dict[str, Any]]:
+    """Rebuild the model stored in ``path``; return ``(model in eval mode, train record)``."""
+    path = Path(path)
+    payload = _read(path)
     try:
         model = build_model(ModelConfig.from_dict(payload["model_config"]))
         model.load_state_dict(payload["state_dict"])

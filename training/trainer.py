@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from slssnn.atomic import write_json
+from slssnn.atomic import write_json, write_text
 from slssnn.errors import SlssnnError
 
-from .checkpoint import save_checkpoint
-from .datasets import Split, load_dataset
+from .checkpoint import load_resume_state, save_checkpoint
+from .datasets import Dataset, Split, load_dataset
 from .models import MODEL_CONFIGS, SpikingNet, build_model, predict
 
 
@@ -90,11 +90,46 @@ def _check(config: TrainConfig) -> None:
         raise SlssnnError(f"output folder {out} exists and is not a folder")
 
 
-def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
-    """Train; write checkpoint.pt and train.json into ``config.out_dir``; return the record."""
+def _epoch(model: SpikingNet, data: Dataset, config: TrainConfig,
+           optimizer: torch.optim.Optimizer, schedule: Any,
+           generator: torch.Generator) -> dict[str, Any]:
+    """One pass over the training split; returns the epoch's metrics."""
+    model.train()
+    order = torch.randperm(len(data.train.labels), generator=generator)
+    loss_sum, correct, started = 0.0, 0, time.perf_counter()
+    for start in range(0, len(order), config.batch_size):
+        idx = order[start:start + config.batch_size]
+        images, labels = data.train.images[idx], data.train.labels[idx]
+        images = random_shift(images, config.shift_fraction, generator)
+        counts, _ = model(images)
+        loss = F.cross_entropy(counts * (config.logit_scale / config.timesteps), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        loss_sum += loss.item() * len(idx)
+        correct += int((predict(counts.detach()) == labels).sum())
+    seconds = time.perf_counter() - started
+    return {"loss": loss_sum / len(order), "train_accuracy": correct / len(order),
+            "test_accuracy": evaluate(model, data.test)["accuracy"],
+            "samples_per_second": len(order) / seconds}
+
+
+def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> dict[str, Any]:
+    """Train; write checkpoint.pt (every epoch, atomically) and train.json into ``out_dir``.
+
+    With ``resume``, continue from ``out_dir/checkpoint.pt``: its training
+    config, weights, optimizer, schedule and random-generator state, so that
+    the result on CPU is bit-identical to a run that was never interrupted.
+    Returns the training record.
+    """
     _check(config)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    state = None
+    if resume:
+        state = load_resume_state(out / "checkpoint.pt")
+        config = TrainConfig(**{**state["config"], "out_dir": config.out_dir})
     torch.manual_seed(config.seed)
     data = load_dataset(config.dataset)
     model = build_model(MODEL_CONFIGS[config.dataset](config.timesteps))
@@ -104,36 +139,27 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer,
                                                           config.epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(config.seed)
-    history = []
-    bar = tqdm(range(config.epochs), desc="train", unit="epoch", disable=not progress)
+    history: list[dict[str, Any]] = []
+    if state is not None:
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        generator.set_state(state["generator"])
+        history = state["history"]
+    bar = tqdm(range(len(history), config.epochs), desc="train", unit="epoch",
+               initial=len(history), total=config.epochs, disable=not progress)
     for epoch in bar:
-        model.train()
-        order = torch.randperm(len(data.train.labels), generator=generator)
-        loss_sum, correct, started = 0.0, 0, time.perf_counter()
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start:start + config.batch_size]
-            images, labels = data.train.images[idx], data.train.labels[idx]
-            images = random_shift(images, config.shift_fraction, generator)
-            counts, _ = model(images)
-            loss = F.cross_entropy(counts * (config.logit_scale / config.timesteps), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            loss_sum += loss.item() * len(idx)
-            correct += int((predict(counts.detach()) == labels).sum())
-        seconds = time.perf_counter() - started
-        test = evaluate(model, data.test)
-        record = {
-            "epoch": epoch + 1,
-            "loss": loss_sum / len(order),
-            "train_accuracy": correct / len(order),
-            "test_accuracy": test["accuracy"],
-            "samples_per_second": len(order) / seconds,
-        }
-        history.append(record)
-        bar.set_postfix(loss=f"{record['loss']:.3f}", test=f"{record['test_accuracy']:.3f}",
-                        sps=f"{record['samples_per_second']:.0f}")
+        history.append({"epoch": epoch + 1,
+                        **_epoch(model, data, config, optimizer, schedule, generator)})
+        last = history[-1]
+        bar.set_postfix(loss=f"{last['loss']:.3f}", test=f"{last['test_accuracy']:.3f}",
+                        sps=f"{last['samples_per_second']:.0f}")
+        record = {"config": asdict(config), "model_config": model.config.to_dict(),
+                  "history": history}
+        save_checkpoint(out / "checkpoint.pt", model, record, resume={
+            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+            "generator": generator.get_state()})
+        write_csv(out / "train.csv", history)
     final = evaluate(model, data.test)
     result = {
         "config": asdict(config),
@@ -145,3 +171,10 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     save_checkpoint(out / "checkpoint.pt", model, result)
     write_json(out / "train.json", result)
     return result
+
+
+def write_csv(path: Path, history: list[dict[str, Any]]) -> None:
+    """Per-epoch metrics as CSV (atomic)."""
+    columns = list(history[0])
+    lines = [",".join(columns)] + [",".join(f"{row[c]}" for c in columns) for row in history]
+    write_text(path, "\n".join(lines) + "\n")
