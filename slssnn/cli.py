@@ -27,6 +27,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def _output_file(path: str) -> Path:
     """Check that ``path`` can be written as a file (its folder exists, it is not a folder)."""
     out = Path(path)
@@ -242,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(bit-exact batched emulator, CUDA when available); default lava")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="run only the first N test samples")
-    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
                    help="stop a Lava run after SECONDS (its processes and shared memory are "
                         "cleaned up; exit status 2)")
     p.add_argument("-o", "--output", required=True, help="run record to write (.json)")

@@ -129,3 +129,60 @@ def test_run_backends_write_the_same_record(tmp_path):
     assert lava["backend"] == "lava" and emu["backend"] == "emulator"
     for key in ("predictions", "layers", "accuracy", "samples", "timesteps", "labels"):
         assert lava[key] == emu[key], key
+
+
+def error_catalogue(f: Path) -> list[tuple[list, list[str]]]:
+    """(arguments, words the one-line error must contain), across every subcommand."""
+    tiny = SHARED / "tinynet" / "tiny.net"
+    return [
+        (["energy", f / "text.net", "-o", f / "e1"], ["text.net", "not a readable JSON"]),
+        (["energy", f / "partial.json", "-o", f / "e2"], ["partial.json", "field 'network'"]),
+        (["energy", f / "good.json", "-o", f / "a_file"], ["a_file", "not a folder"]),
+        (["export", f / "good.pt", "-o", f / "nofolder" / "x.net"], ["nofolder", "not exist"]),
+        (["export", f / "good.pt", "-o", f], ["is a folder"]),
+        (["export", f / "good.net", "-o", f / "y.net"], ["good.net", "not a readable"]),
+        (["export", f / "old.pt", "-o", f / "y.net"], ["old.pt", "version"]),
+        (["run", f / "good.net", "--dataset", "mnist", "-o", f / "r.json"],
+         ["unknown dataset 'mnist'"]),
+        (["run", f / "good.net", "--limit", "0", "-o", f / "r.json"], ["--limit"]),
+        (["run", f / "good.net", "--backend", "loihi", "-o", f / "r.json"], ["--backend"]),
+        (["run", f / "good.net", "--timeout", "-1", "-o", f / "r.json"], ["timeout"]),
+        (["run", tiny, "-o", f / "r.json"], ["tiny.net", "no slssnn metadata"]),
+        (["inspect", f], ["not a regular file"]),
+        (["train", "--epochs", "0", "--out", f / "t"], ["--epochs"]),
+        (["train", "--batch-size", "abc", "--out", f / "t"], ["--batch-size"]),
+        (["train", "--resume", "--out", f / "finished"], ["training already finished"]),
+        (["frobnicate"], ["invalid choice"]),
+    ]
+
+
+@pytest.fixture(scope="module")
+def catalogue_files(files):
+    import torch
+
+    from slssnn.training.checkpoint import save_checkpoint
+
+    model = random_net(input_shape=(1, 8, 8))
+    save_checkpoint(files / "good.pt", model, {"config": {}})
+    payload = torch.load(files / "good.pt", weights_only=True)
+    payload["version"] = 99
+    torch.save(payload, files / "old.pt")
+    (files / "finished").mkdir(exist_ok=True)
+    save_checkpoint(files / "finished" / "checkpoint.pt", model, {"config": {}})
+    (files / "partial.json").write_text(json.dumps({"backend": "lava", "samples": 3}))
+    (files / "good.json").write_text("{}")
+    return files
+
+
+def test_error_catalogue(catalogue_files):
+    cases = error_catalogue(catalogue_files)
+    assert len(cases) + 13 >= 20  # with the cases above: at least 20 kinds of bad input
+    for args, needles in cases:
+        assert_one_line_error(slssnn(*args), *needles)
+    assert not (catalogue_files / "r.json").exists()
+
+
+def test_debug_shows_the_traceback(files):
+    result = slssnn("--debug", "inspect", files / "text.net")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "SlssnnError" in result.stderr

@@ -145,3 +145,28 @@ def test_resume_without_a_checkpoint_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"slssnn: error: checkpoint {tmp_path / 'none' / 'checkpoint.pt'}: no such file"]
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from slssnn.atomic import write_text
+    target, i = sys.argv[1], 0
+    print("ready", flush=True)
+    while True:
+        write_text(target, ("ab"[i % 2]) * 4_000_000)
+        i += 1
+""")
+
+
+def test_a_writer_killed_mid_write_leaves_the_old_or_the_new_file(tmp_path):
+    target = tmp_path / "record.json"
+    target.write_text("a" * 4_000_000)
+    for attempt in range(10):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)],
+                                stdout=subprocess.PIPE, text=True)
+        proc.stdout.readline()
+        time.sleep(0.05 + 0.037 * attempt)
+        proc.kill()
+        proc.wait()
+        text = target.read_text()
+        assert len(text) == 4_000_000 and text in ("a" * 4_000_000, "b" * 4_000_000), attempt
