@@ -121,12 +121,21 @@ def _numbers(group: h5py.Group, key: str, where: str, integer: bool = True,
     return value.astype(np.int64) if integer else value
 
 
+def _scalar(group: h5py.Group, key: str, where: str, rng: S.Range | None = None) -> int:
+    """A 0-d integer field (netx passes these to Lava as they are: a (1,) array breaks it)."""
+    value = _numbers(group, key, where, rng=rng)
+    if value.ndim != 0:
+        raise _Refuse(f"{where}: field '{key}' must be a scalar, found shape {value.shape}")
+    return int(value)
+
+
 def _pair(group: h5py.Group, key: str, where: str) -> tuple[int, int]:
-    value = _numbers(group, key, where, rng=S.GEOMETRY_RANGE).reshape(-1)
-    if value.size == 1:
-        return int(value[0]), int(value[0])
-    if value.size != 2:
-        raise _Refuse(f"{where}: field '{key}' must have 1 or 2 values, found {value.size}")
+    value = _numbers(group, key, where, rng=S.GEOMETRY_RANGE)
+    if value.ndim == 0:
+        return int(value), int(value)
+    if value.shape != (2,):
+        raise _Refuse(f"{where}: field '{key}' must be a scalar or (H, W), found shape "
+                      f"{value.shape}")
     return int(value[0]), int(value[1])
 
 
@@ -145,7 +154,7 @@ def _neuron(group: h5py.Group, where: str) -> NeuronSpec:
     values = {}
     for key, rng in S.NEURON_REQUIRED.items():
         if key != S.TYPE:
-            values[key] = int(_numbers(node, key, where, rng=rng).reshape(-1)[0])
+            values[key] = _scalar(node, key, where, rng=rng)
     for key, rng in S.NEURON_OPTIONAL.items():
         if key in node and rng is not None:
             _numbers(node, key, where, rng=rng)
@@ -177,7 +186,7 @@ def _read_conv(group: h5py.Group, where: str, index: int, prev: tuple[int, ...])
                       f"found {weight.shape}")
     stride, padding = _pair(group, S.STRIDE, where), _pair(group, S.PADDING, where)
     dilation = _pair(group, S.DILATION, where)
-    groups = int(_numbers(group, S.GROUPS, where, rng=S.Range(1, 1 << 16)).reshape(-1)[0])
+    groups = _scalar(group, S.GROUPS, where, rng=S.Range(1, 1 << 16))
     if min(stride) < 1 or min(dilation) < 1:
         raise _Refuse(f"{where}: field 'stride'/'dilation' must be >= 1")
     out_c, in_per_group, kh, kw = weight.shape

@@ -87,7 +87,8 @@ def _message_bits(net: NetxNetwork, spikes: np.ndarray) -> int:
 
 def simulate(net: str | os.PathLike[str], *, steps: int, spikes: np.ndarray | None = None,
              bias: np.ndarray | None = None, backend: str = "emulator",
-             reset_interval: int | None = None, reset_offset: int = 0) -> SimResult:
+             reset_interval: int | None = None, reset_offset: int = 0,
+             timeout: float | None = None) -> SimResult:
     """Run a netx network for ``steps`` steps on ``backend`` ("emulator" or "lava").
 
     Args:
@@ -99,6 +100,8 @@ def simulate(net: str | os.PathLike[str], *, steps: int, spikes: np.ndarray | No
         bias: values for the input layer's ``bias_mant`` (Lava order
             ``net.inp.shape``, or batched), as lava-dl's tinynet test drives it.
         reset_interval, reset_offset: as in ``netx.hdf5.Network``.
+        timeout: seconds a Lava run may take (per sample); then it is stopped
+            and cleaned up, and ``SlssnnError`` raised.
     Returns:
         :class:`SimResult`, the layers' spikes in Lava order, time last.
     """
@@ -125,7 +128,7 @@ def simulate(net: str | os.PathLike[str], *, steps: int, spikes: np.ndarray | No
         rasters = _emulate(network, steps, spikes, bias, batched, reset_interval, reset_offset)
     else:
         rasters = _lava(network, steps, spikes, bias, batched, reset_interval, reset_offset,
-                        message_bits)
+                        message_bits, timeout)
     ours = [_lava_to_ours(r, batched) for r in rasters]  # (B, steps, *shape)
     input_counts = None
     if spikes is not None and network.layers[0].type != "input":
@@ -162,16 +165,17 @@ def _emulate(network, steps, spikes, bias, batched, reset_interval, reset_offset
     return [_ours_to_lava(o.cpu().numpy(), batched) for o in out]
 
 
-def _lava(network, steps, spikes, bias, batched, reset_interval, reset_offset, message_bits):
+def _lava(network, steps, spikes, bias, batched, reset_interval, reset_offset, message_bits,
+          timeout):
     from .lava_runner import run_netx
 
     if not batched:
         return run_netx(network.path, steps, spikes, bias, reset_interval, reset_offset,
-                        message_bits)
+                        message_bits, timeout=timeout)
     size = len(spikes) if spikes is not None else len(bias)
     per_sample = [run_netx(network.path, steps,
                            None if spikes is None else spikes[b],
                            None if bias is None else bias[b], reset_interval, reset_offset,
-                           message_bits)
+                           message_bits, timeout=timeout)
                   for b in range(size)]
     return [np.stack(layer) for layer in zip(*per_sample, strict=True)]
