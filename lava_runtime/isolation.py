@@ -156,6 +156,7 @@ def run_isolated(fn: Callable[..., Any], args: tuple = (), timeout: float | None
             status, value = pickle.load(handle)
     if status == "user":
         raise SlssnnError(value)
-    if status == "bug":
-        raise RuntimeError(f"{what} failed in the worker: {value}")
+    if status == "bug":  # one line for the user; the worker's traceback with --debug
+        summary = value.splitlines()[0]
+        raise SlssnnError(f"{what} failed in Lava: {summary}") from RuntimeError(value)
     return value
