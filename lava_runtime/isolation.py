@@ -6,7 +6,9 @@ leave those processes and ``/dev/shm`` segments behind, and ``stop()`` itself
 can hang. So slssnn runs Lava in a forked worker that leads its own process
 group. The parent waits for it; on a timeout, SIGINT or SIGTERM it collects
 the shared-memory segments every process of the group has open, kills the
-group with SIGKILL and unlinks those segments. Linux only (reads ``/proc``).
+group with SIGKILL and unlinks those segments. If the parent itself is killed
+(even by SIGKILL), a watchdog thread in the worker does the same. Linux only
+(reads ``/proc``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import pickle
 import signal
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -84,10 +87,33 @@ def kill_group(pgid: int) -> None:
                 pass
 
 
-def _child(fn: Callable[..., Any], args: tuple, result_path: Path) -> None:
+def _watch_parent(parent: int) -> None:
+    """In the worker: if the parent dies (even by SIGKILL), clean up the group and exit."""
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    me, group = os.getpid(), os.getpgid(0)
+    members = group_members(group)
+    segments = shared_memory_of(members)
+    for pid in members:
+        if pid != me:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    time.sleep(0.05)
+    for path in segments:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    os._exit(1)
+
+
+def _child(fn: Callable[..., Any], args: tuple, result_path: Path, parent: int) -> None:
     os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     try:
         payload = ("ok", fn(*args))
     except SlssnnError as exc:
@@ -121,11 +147,12 @@ def run_isolated(fn: Callable[..., Any], args: tuple = (), timeout: float | None
             raise _Signalled(signum)
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             code = 0
             try:
-                _child(fn, args, result_path)
+                _child(fn, args, result_path, parent)
             except BaseException:
                 code = 1
             os._exit(code)

@@ -170,3 +170,19 @@ def test_a_writer_killed_mid_write_leaves_the_old_or_the_new_file(tmp_path):
         proc.wait()
         text = target.read_text()
         assert len(text) == 4_000_000 and text in ("a" * 4_000_000, "b" * 4_000_000), attempt
+
+
+@pytest.mark.timeout(300)
+def test_killing_the_parent_with_sigkill_leaves_nothing_behind():
+    before = shm()
+    for delay in (1.0, 4.0):
+        marker = uuid.uuid4().hex
+        proc = start(["-c", LONG_RUN], marker)
+        time.sleep(delay)
+        proc.kill()
+        proc.communicate(timeout=60)
+        deadline = time.monotonic() + 15
+        while processes_marked(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert processes_marked(marker) == [], f"killed after {delay} s: processes left"
+        assert shm() - before == set(), f"killed after {delay} s: shared memory left"
