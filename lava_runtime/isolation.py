@@ -68,52 +68,76 @@ def shared_memory_of(pids: list[int]) -> set[str]:
     return paths
 
 
-def kill_group(pgid: int) -> None:
-    """SIGKILL every process of the group, then unlink the segments they held."""
-    for _ in range(3):  # members may still be forking while we look
-        members = group_members(pgid)
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def orphan_segments(since: float) -> set[str]:
+    """Segments in /dev/shm created at or after ``since`` (epoch s) that no live process holds."""
+    try:
+        names = os.listdir(SHM_DIR)
+    except OSError:
+        return set()
+    recent = set()
+    for name in names:
+        try:
+            if os.stat(SHM_DIR + name).st_ctime >= since:
+                recent.add(SHM_DIR + name)
+        except OSError:
+            continue
+    if not recent:
+        return recent
+    live = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+    return recent - shared_memory_of(live)
+
+
+def kill_group(pgid: int, spare: int | None = None, since: float | None = None) -> None:
+    """Kill every process of the group (but ``spare``) and unlink the segments they held.
+
+    The members are frozen with SIGSTOP first (until no new member appears),
+    then killed; the segments they had open are unlinked, and so are segments
+    created since ``since`` that no live process holds (a segment can be in
+    flight between two processes when the group is frozen).
+    """
+    frozen: set[int] = set()
+    for _ in range(10):
+        members = [pid for pid in group_members(pgid) if pid != spare and pid not in frozen]
         if not members:
             break
-        segments = shared_memory_of(members)
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        time.sleep(0.05)
-        for path in segments:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-
-
-def _watch_parent(parent: int) -> None:
-    """In the worker: if the parent dies (even by SIGKILL), clean up the group and exit."""
-    while os.getppid() == parent:
-        time.sleep(0.2)
-    me, group = os.getpid(), os.getpgid(0)
-    members = group_members(group)
-    segments = shared_memory_of(members)
-    for pid in members:
-        if pid != me:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        for pid in members:
+            _signal(pid, signal.SIGSTOP)
+        frozen.update(members)
+        time.sleep(0.01)
+    segments = shared_memory_of(sorted(frozen) + ([spare] if spare else []))
+    for pid in frozen:
+        _signal(pid, signal.SIGKILL)
     time.sleep(0.05)
+    if since is not None:
+        segments |= orphan_segments(since)
     for path in segments:
         try:
             os.unlink(path)
         except OSError:
             pass
+
+
+def _watch_parent(parent: int, since: float) -> None:
+    """In the worker: if the parent dies (even by SIGKILL), clean up the group and exit."""
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    kill_group(os.getpgid(0), spare=os.getpid(), since=since)
     os._exit(1)
 
 
-def _child(fn: Callable[..., Any], args: tuple, result_path: Path, parent: int) -> None:
+def _child(fn: Callable[..., Any], args: tuple, result_path: Path, parent: int,
+           since: float) -> None:
     os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    threading.Thread(target=_watch_parent, args=(parent, since), daemon=True).start()
     try:
         payload = ("ok", fn(*args))
     except SlssnnError as exc:
@@ -147,12 +171,12 @@ def run_isolated(fn: Callable[..., Any], args: tuple = (), timeout: float | None
             raise _Signalled(signum)
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        parent = os.getpid()
+        parent, since = os.getpid(), time.time() - 1.0
         pid = os.fork()
         if pid == 0:  # the worker
             code = 0
             try:
-                _child(fn, args, result_path, parent)
+                _child(fn, args, result_path, parent, since)
             except BaseException:
                 code = 1
             os._exit(code)
@@ -167,16 +191,16 @@ def run_isolated(fn: Callable[..., Any], args: tuple = (), timeout: float | None
                     raise SlssnnError(f"{what} timed out after {timeout:g} s; stopped it")
                 time.sleep(0.02)
         except _Signalled as sig:
-            kill_group(pid)
+            kill_group(pid, since=since)
             name = signal.Signals(sig.signum).name
             raise LavaInterrupted(f"{what} interrupted by {name}; stopped it") from None
         except BaseException:
-            kill_group(pid)
+            kill_group(pid, since=since)
             raise
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-        kill_group(pid)  # anything the worker left running (it should be nothing)
+        kill_group(pid, since=since)  # anything the worker left (it should be nothing)
         if not result_path.exists():
             raise SlssnnError(f"{what} ended without a result (worker crashed)")
         with open(result_path, "rb") as handle:
