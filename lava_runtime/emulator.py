@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from slssnn.errors import SlssnnError
 from slssnn.export.netx_reader import LayerSpec, NetxNetwork
-from slssnn.training.neuron import CubaParams, CubaState, cuba_step
+from slssnn.training.neuron import CubaParams, CubaState, cuba_step, run_cuba
 from slssnn.training.stcb import wrap_conv_accum
 
 
@@ -183,12 +183,7 @@ def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
                 flat = a_in.reshape(timesteps * batch, *a_in.shape[2:])  # (T*B, *in)
                 a_in = _synapse(spec, flat, emulator.weights[i]).view(timesteps, batch,
                                                                      *spec.shape)
-            state = CubaState.zeros((batch, *spec.shape), emulator.device)
-            spikes = []
-            for a_t in a_in:
-                s_t, state = cuba_step(state, a_t, emulator.params[i])
-                spikes.append(s_t)
-            a_in = torch.stack(spikes).to(torch.int64)  # (T, B, *shape)
+            a_in = run_cuba(a_in, emulator.params[i]).to(torch.int64)  # (T, B, *shape)
             windows.append(a_in.transpose(0, 1).to(torch.int8).cpu().numpy())
         parts.append(windows)
     return [np.concatenate(p) for p in zip(*parts, strict=True)]
