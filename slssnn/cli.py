@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from slssnn.errors import SlssnnError
+from slssnn.lava_runtime.isolation import LavaInterrupted
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -290,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     except SlssnnError as exc:
         if args.debug:
             raise
-        interrupted = type(exc).__name__ == "LavaInterrupted"
+        interrupted = isinstance(exc, LavaInterrupted)
         print(f"slssnn: {'interrupted' if interrupted else 'error'}: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED if interrupted else EXIT_USAGE
     except KeyboardInterrupt:
