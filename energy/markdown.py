@@ -12,21 +12,26 @@ _COUNT_TITLES = {"synops": "synops", "neuron_updates": "neuron updates", "spikes
 
 def render_markdown(report: dict[str, Any], image: str = "energy.png") -> str:
     """The report dict from ``build_report`` as Markdown; ``image`` is the plot's relative path."""
-    sections = [_header(report), _totals(report), _gpu(report), _layers(report),
-                _formulas(report), _constants(report), f"![energy]({image})\n"]
+    sections = [_header(report), f"![energy]({image})\n", _totals(report), _measured(report),
+                _layers(report), _formulas(report), _constants(report)]
     return "\n".join(sections)
 
 
 def _header(report: dict[str, Any]) -> str:
     run = report["run"]
     split = f" ({run['split']} split)" if run.get("split") else ""
+    same = "; identical counts in " + ", ".join(
+        f"the {r['backend']} record (`{r['path']}`)" for r in run["counts_identical_in"]) \
+        if run.get("counts_identical_in") else ""
     return (f"# Energy report: {run['network']}\n\n"
-            f"- Engine (counts from): {run['backend']}\n"
+            f"- Engine (counts from): {run['backend']}{same}\n"
             f"- Data: {run['dataset']}{split}, {run['samples']} samples, "
             f"{run['timesteps']} timesteps\n"
             f"- Accuracy: {100 * run['accuracy']:.2f} %\n"
             f"- Run file: `{run['path']}`\n\n"
-            "Energies are estimates from published per-operation energies, per inference.\n")
+            "Estimates multiply the run's counts by published per-operation energies; "
+            "measured energies come from hardware energy counters (below). All per "
+            "inference.\n")
 
 
 def _totals(report: dict[str, Any]) -> str:
@@ -44,11 +49,45 @@ def _totals(report: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def _gpu(report: dict[str, Any]) -> str:
-    gpu = report["gpu"]
-    if gpu["measured"]:
-        return "GPU: measured\n"
-    return f"GPU: not measured; {gpu['reason']}.\n"
+def _measured(report: dict[str, Any]) -> str:
+    rows = ["## Measured energy per inference\n"]
+    for engine in ("gpu", "cpu"):
+        section = report[engine]
+        if not section["measured"]:
+            rows.append(f"{engine.upper()}: not measured: {section['reason']}.\n")
+            continue
+        rows += [_measured_header(engine, section), "",
+                 "| Workload | Batch | J/inference (median) | min - max | IQR | "
+                 "inferences/s | power W | idle W (just before) | clocks MHz | / loihi SNN |",
+                 "|---|---:|---:|---|---|---:|---:|---:|---|---:|"]
+        for r in section["results"]:
+            j, clocks = r["j_per_inference"], r.get("clocks_mhz") or {}
+            clock_text = "/".join(str(clocks.get(k)) for k in ("sm", "memory")) \
+                if clocks else "n/a"
+            rows.append(
+                f"| {r['label']} | {r['batch_size']} | {j['median']:.3e} "
+                f"({format_joules(j['median'])}) | {format_joules(j['min'])} - "
+                f"{format_joules(j['max'])} | {format_joules(j['q1'])} - "
+                f"{format_joules(j['q3'])} | {r['inferences_per_s']['median']:,.1f} | "
+                f"{r['power_w']['median']:.1f} | {r['idle_power_w']:.1f} | {clock_text} | "
+                f"{format_ratio(r.get('vs_loihi_snn'))} |")
+        rows.append("")
+    return "\n".join(rows) + "\n"
+
+
+def _measured_header(engine: str, section: dict[str, Any]) -> str:
+    d, s, c = section["device"], section["settings"], section["counter"]
+    versions = ", ".join(f"{k} {d[k]}" for k in ("driver", "cuda_driver", "torch")
+                         if d.get(k))
+    interval = c.get("update_interval_ms")
+    refresh = f", refreshed about every {interval:.0f} ms" if interval else ""
+    return (f"{engine.upper()}: **{d['name']}** ({versions}). Counter: {c['source']}{refresh}. "
+            f"Each row: idle power measured just before (shown, not subtracted), "
+            f"{s['warmup_s']:g} s warm-up, then {s['repeats']} windows of at least "
+            f"{s['window_s']:g} s, each starting and ending on a counter refresh; median, "
+            f"min - max and interquartile range over the windows. Inputs: "
+            f"{section['inputs']}. SNN: T={section['timesteps']} float steps; ANN twin: "
+            "ReLU in place of IF, one pass, same weights.")
 
 
 def _layers(report: dict[str, Any]) -> str:

@@ -1,4 +1,8 @@
-"""``energy.png``: energy per inference per estimate (left, log scale) and per layer (right).
+"""``energy.png``: energy per inference (left, log scale) and per layer (right).
+
+Left: one bar per estimate (device model x network) and one per measurement (engine,
+workload, batch size; hatched, median with a min-max error bar). Right: the per-layer
+breakdown of one estimate, stacked by term.
 
 Drawn on matplotlib's Agg canvas directly (no pyplot, no global backend switch); 12 x 5
 inches at 100 dpi, i.e. 1200 x 500 pixels.
@@ -19,6 +23,7 @@ from .fmt import breakdown_estimate, format_joules, joule_unit
 FIGSIZE_IN = (12.0, 5.0)
 DPI = 100
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+_MEASURED_COLORS = ("#404040", "#8c8c8c")  # GPU, CPU
 
 
 def plot_report(report: dict[str, Any], path: str | os.PathLike[str]) -> None:
@@ -29,31 +34,56 @@ def plot_report(report: dict[str, Any], path: str | os.PathLike[str]) -> None:
     _totals(left, report)
     _layers(right, report)
     run = report["run"]
+    gpu = report["gpu"]
+    gpu_text = f"GPU measured on {gpu['device']['name']}" if gpu["measured"] \
+        else "GPU not measured"
     fig.suptitle(f"{run['network']}: energy per inference (counts from {run['backend']}, "
-                 f"{run['samples']} samples, {run['timesteps']} timesteps; estimates, GPU "
-                 f"{'measured' if report['gpu']['measured'] else 'not measured'})")
+                 f"{run['samples']} samples, {run['timesteps']} timesteps; {gpu_text})")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
 
 
+def _bars(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every bar of the left panel: ``label``, ``j``, ``low``, ``high``, ``color``, ``hatch``."""
+    models = list(dict.fromkeys(e["model"] for e in report["estimates"]))
+    bars = [{"label": e["label"].replace(" ", "\n", 1), "j": e["j_per_inference"],
+             "low": None, "high": None, "hatch": None,
+             "color": _COLORS[models.index(e["model"]) % len(_COLORS)]}
+            for e in report["estimates"]]
+    for engine, color in (("gpu", _MEASURED_COLORS[0]), ("cpu", _MEASURED_COLORS[1])):
+        section = report[engine]
+        for r in section.get("results", []) if section["measured"] else []:
+            j = r["j_per_inference"]
+            bars.append({"label": r["label"].replace(" b=", "\nb=").replace(" T=", "\nT="),
+                         "j": j["median"], "low": j["min"], "high": j["max"],
+                         "color": color, "hatch": "//"})
+    return bars
+
+
 def _totals(ax, report: dict[str, Any]) -> None:
-    estimates = report["estimates"]
-    labels = [e["label"].replace(" ", "\n", 1) for e in estimates]
-    values = [e["j_per_inference"] for e in estimates]
-    models = list(dict.fromkeys(e["model"] for e in estimates))
-    colors = [_COLORS[models.index(e["model"]) % len(_COLORS)] for e in estimates]
-    ax.bar(range(len(values)), values, color=colors)
+    bars = _bars(report)
+    values = [b["j"] for b in bars]
+    for x, bar in enumerate(bars):
+        ax.bar(x, bar["j"], color=bar["color"], hatch=bar["hatch"],
+               edgecolor="white" if bar["hatch"] else None)
+        if bar["low"] is not None:
+            ax.errorbar(x, bar["j"], yerr=[[bar["j"] - bar["low"]], [bar["high"] - bar["j"]]],
+                        color="black", capsize=3, linewidth=1)
     for x, value in enumerate(values):  # a zero bar's label sits on the axis
         where = ((x, value), "data") if value > 0 else ((x, 0.0), ax.get_xaxis_transform())
         ax.annotate(format_joules(value), where[0], xycoords=where[1], ha="center",
-                    va="bottom", fontsize=9, xytext=(0, 2), textcoords="offset points")
-    ax.set_xticks(range(len(values)), labels, fontsize=8)
+                    va="bottom", fontsize=7 if len(bars) > 6 else 9, xytext=(0, 2),
+                    textcoords="offset points")
+    ax.set_xticks(range(len(values)), [b["label"] for b in bars],
+                  fontsize=6 if len(bars) > 6 else 8, rotation=90 if len(bars) > 6 else 0)
     positive = [v for v in values if v > 0]
     if positive:  # a zero bar has no height on the log scale; its label still says 0
         ax.set_yscale("log")
-        ax.set_ylim(min(positive) / 3, max(positive) * 5)
+        ax.set_ylim(min(positive) / 3, max(b["high"] or b["j"] for b in bars) * 5)
     ax.set_ylabel("J per inference" + (" (log scale)" if positive else ""))
-    ax.set_title("Total energy per inference, by model")
+    ax.set_title("Total energy per inference: estimates, measured (hatched)"
+                 if len(bars) > len(report["estimates"]) else "Total energy per inference, "
+                 "by model")
     ax.grid(axis="y", which="major", alpha=0.3)
 
 

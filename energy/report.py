@@ -8,11 +8,18 @@ ratios compare the ANN twin with the SNN:
 - ``horowitz_ann_vs_loihi`` = ``horowitz45nm`` ANN-twin MAC energy / ``loihi`` SNN energy.
 
 A ratio is None (``null``) when its models are not in the report or its denominator is 0.
-GPU energy is not measured yet; the report says so.
+
+Measured energy (``gpu`` and ``cpu`` sections, see :mod:`.measured`) is either a set of
+results or ``"measured": false`` with the reason; ``measured_ratios`` divides each measured
+median J per inference by the ``loihi`` SNN estimate (``vs_loihi_snn``). The counts come
+from one run record (``run.backend`` names its engine); records of the same network from
+other engines, when given, must have identical counts and are listed in
+``run.counts_identical_in``.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,13 +32,13 @@ from .devices import DeviceModel, builtin_models
 from .estimate import estimate, per_inference_counts
 from .fmt import find_estimate, format_joules, format_ratio
 from .markdown import render_markdown
+from .measured import not_requested
 from .plot import plot_report
-from .runfile import load_run
+from .runfile import check_identical, load_run
 
 REPORT_FORMAT = "slssnn-energy-report"
 REPORT_VERSION = 1
-GPU_NOT_MEASURED = {"measured": False,
-                    "reason": "GPU measurement not implemented yet (later issue)"}
+VERSUS = ("loihi", "snn")  # the estimate measured energies are divided by
 BREAKDOWN = ("loihi", "snn")  # the estimate shown per layer, when the report has it
 
 # ratio name -> (numerator (model, formula), denominator (model, formula), definition)
@@ -46,11 +53,15 @@ RATIOS: dict[str, tuple[tuple[str, str], tuple[str, str], str]] = {
 }
 
 
-def build_report(run: dict[str, Any], models: Sequence[DeviceModel],
-                 run_path: str = "") -> dict[str, Any]:
+def build_report(run: dict[str, Any], models: Sequence[DeviceModel], run_path: str = "",
+                 measured: dict[str, dict[str, Any]] | None = None,
+                 identical_in: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
     """The report dict (what ``energy.json`` holds) of ``run`` under ``models``.
 
-    Energies in J and pJ per inference; see the module docstring for the ratios.
+    ``measured`` is :func:`.measured.measure_model`'s ``{"gpu", "cpu"}`` (default: not
+    requested); ``identical_in`` lists ``{"backend", "path"}`` of other engines' records
+    already checked identical. Energies in J and pJ per inference; see the module
+    docstring for the ratios.
     """
     names = [m.name for m in models]
     if not models or len(set(names)) != len(names):
@@ -68,33 +79,43 @@ def build_report(run: dict[str, Any], models: Sequence[DeviceModel],
         "run": {"path": run_path, "backend": run["backend"], "network": run["network"],
                 "dataset": run["dataset"], "split": run.get("split"),
                 "samples": run["samples"], "timesteps": run["timesteps"],
-                "accuracy": run["accuracy"]},
+                "accuracy": run["accuracy"], "counts_identical_in": list(identical_in)},
         "units": {"energy": "j*: joules per inference; pj*: picojoules per inference",
                   "counts": "per inference (run totals / samples; ann_macs as given)",
                   "firing_rate": "spikes per neuron per timestep"},
         "counts_per_inference": counts,
         "estimates": estimates,
         "models": {m.name: {**m.to_dict(), "origin": m.origin} for m in models},
-        "gpu": dict(GPU_NOT_MEASURED),
+        **copy.deepcopy(measured or not_requested()),
     }
     report["ratios"] = {name: _ratio(report, num, den) for name, (num, den, _) in RATIOS.items()}
     report["ratio_definitions"] = {name: spec[2] for name, spec in RATIOS.items()}
+    report["measured_ratios"] = _measured_ratios(report)
     report["breakdown"] = _breakdown(estimates)
     return report
 
 
 def write_report(run_path: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-                 models: Sequence[DeviceModel] | None = None) -> dict[str, Any]:
+                 models: Sequence[DeviceModel] | None = None,
+                 measured: dict[str, dict[str, Any]] | None = None,
+                 also_runs: Sequence[str | os.PathLike[str]] = ()) -> dict[str, Any]:
     """Write ``energy.json``, ``energy.md`` and ``energy.png`` for the run JSON at ``run_path``.
 
     ``models`` defaults to :func:`builtin_models`; pass a list to choose (e.g. the built-ins
-    plus a user file from :func:`load_device_model`). Each file is written atomically into
+    plus a user file from :func:`load_device_model`). ``measured``: see
+    :func:`build_report`. ``also_runs``: other engines' records of the same network, whose
+    counts must be identical (SlssnnError otherwise). Each file is written atomically into
     ``out_dir`` (created if missing). Returns the summary :func:`format_summary` prints:
-    J per inference per estimate, the ratios, whether the GPU was measured, the file paths.
+    J per inference per estimate and measurement, the ratios, the file paths.
     """
     run = load_run(run_path)
+    identical_in = []
+    for other_path in also_runs:
+        check_identical(run, load_run(other_path), str(run_path), str(other_path))
+        identical_in.append({"backend": load_run(other_path)["backend"],
+                             "path": str(other_path)})
     models = list(builtin_models().values()) if models is None else list(models)
-    report = build_report(run, models, str(run_path))
+    report = build_report(run, models, str(run_path), measured, identical_in)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -108,7 +129,10 @@ def write_report(run_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
     return {"network": report["run"]["network"], "backend": report["run"]["backend"],
             "samples": report["run"]["samples"], "accuracy": report["run"]["accuracy"],
             "j_per_inference": {e["label"]: e["j_per_inference"] for e in report["estimates"]},
-            "ratios": dict(report["ratios"]), "gpu_measured": False,
+            "ratios": dict(report["ratios"]),
+            "gpu_measured": report["gpu"]["measured"],
+            "measured": {engine: _section_summary(report[engine]) for engine in ("gpu", "cpu")},
+            "counts_identical_in": [r["backend"] for r in identical_in],
             "files": {k: str(v) for k, v in files.items()}}
 
 
@@ -121,9 +145,45 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"  {label:<{width}}  {joules:.3e} J  ({format_joules(joules)})")
     for name, value in summary["ratios"].items():
         lines.append(f"  {name}: {format_ratio(value)}")
-    lines.append("  GPU: " + ("measured" if summary["gpu_measured"] else "not measured"))
+    if summary["counts_identical_in"]:
+        lines.append("  counts identical in the " + ", ".join(summary["counts_identical_in"])
+                     + " record(s)")
+    for engine, section in summary["measured"].items():
+        if "reason" in section:
+            lines.append(f"  {engine.upper()}: not measured: {section['reason']}")
+            continue
+        lines.append(f"  {engine.upper()} measured on {section['device']} (median of windows; "
+                     f"x = / loihi SNN estimate):")
+        for r in section["results"]:
+            lines.append(f"    {r['label']:<22} {r['j']:.3e} J  ({format_joules(r['j'])}), "
+                         f"{r['per_s']:.1f} inferences/s, {format_ratio(r['vs_loihi_snn'])}")
     lines.append("  wrote " + ", ".join(summary["files"].values()))
     return "\n".join(lines)
+
+
+def _section_summary(section: dict[str, Any]) -> dict[str, Any]:
+    if not section["measured"]:
+        return {"reason": section["reason"]}
+    return {"device": section["device"]["name"],
+            "results": [{"label": r["label"], "j": r["j_per_inference"]["median"],
+                         "per_s": r["inferences_per_s"]["median"],
+                         "vs_loihi_snn": r.get("vs_loihi_snn")} for r in section["results"]]}
+
+
+def _measured_ratios(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each measured median J per inference over the ``loihi`` SNN estimate (None if absent)."""
+    versus = find_estimate(report, *VERSUS)
+    ratios = []
+    for engine in ("gpu", "cpu"):
+        section = report[engine]
+        for r in section.get("results", []) if section["measured"] else []:
+            j = r["j_per_inference"]["median"]
+            ratio = j / versus["j_per_inference"] if versus and versus["j_per_inference"] else None
+            r["vs_loihi_snn"] = ratio
+            ratios.append({"label": r["label"], "engine": engine, "workload": r["workload"],
+                           "batch_size": r["batch_size"], "j_per_inference": j,
+                           "vs_loihi_snn": ratio})
+    return ratios
 
 
 def _ratio(report: dict[str, Any], num: tuple[str, str], den: tuple[str, str]) -> float | None:

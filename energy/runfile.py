@@ -10,7 +10,11 @@ Fields this stage needs (others, e.g. ``predictions`` or ``wall_seconds``, pass 
                 (numbers >= 0); shape (optional list of integers)
 
 ``spikes``, ``synops`` and ``neuron_updates`` are totals over all ``samples``; ``ann_macs``
-is per inference. A bad field raises :class:`SlssnnError` naming the file and the field.
+is per inference. An optional ``version`` (absent: 1) must be one this slssnn reads. A bad
+field raises :class:`SlssnnError` naming the file and the field.
+
+Records of one network from different engines must have identical counts:
+:func:`check_identical` refuses any difference (a difference is a bug, not a tolerance).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from slssnn.jsonfile import read_json
 
 BACKENDS = ("lava", "emulator", "pytorch")
 LAYER_COUNTS = ("neurons", "spikes", "synops", "neuron_updates", "ann_macs")
+RUN_VERSIONS = (1,)
 
 
 def load_run(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -42,6 +47,9 @@ def validate_run(run: Any, origin: str = "run") -> None:
 
     if not isinstance(run, dict):
         raise SlssnnError(f"run {origin}: must be a JSON object")
+    if run.get("version", 1) not in RUN_VERSIONS:
+        fail("version", f"is {run['version']!r}: a run record of another slssnn version; "
+                        f"this one reads {', '.join(map(str, RUN_VERSIONS))}")
     for key in ("backend", "network", "dataset", "samples", "timesteps", "accuracy", "layers"):
         if key not in run:
             fail(key, "is missing")
@@ -86,3 +94,26 @@ def _check_layer(layer: Any, field: str, fail) -> None:
 def _number(value: Any) -> bool:
     return (not isinstance(value, bool) and isinstance(value, int | float)
             and math.isfinite(value))
+
+
+def check_identical(run: dict[str, Any], other: dict[str, Any], origin: str,
+                    other_origin: str) -> None:
+    """Raise SlssnnError unless ``other`` (another engine's record of the same network and
+    samples) has exactly ``run``'s samples, timesteps and per-layer counts."""
+    where = (f"runs {origin} ({run['backend']}) and {other_origin} ({other['backend']}) "
+             "disagree")
+    for key in ("dataset", "samples", "timesteps", "predictions"):
+        if key == "predictions" and (key not in run or key not in other):
+            continue
+        if run[key] != other[key]:
+            if key == "predictions":
+                diff = sum(a != b for a, b in zip(run[key], other[key], strict=False))
+                raise SlssnnError(f"{where}: field 'predictions' differs in {diff} samples")
+            raise SlssnnError(f"{where}: field '{key}' {run[key]!r} vs {other[key]!r}")
+    if len(run["layers"]) != len(other["layers"]):
+        raise SlssnnError(f"{where}: {len(run['layers'])} layers vs {len(other['layers'])}")
+    for i, (a, b) in enumerate(zip(run["layers"], other["layers"], strict=True)):
+        for key in ("name", "type", *LAYER_COUNTS):
+            if a[key] != b[key]:
+                raise SlssnnError(f"{where}: field 'layers[{i}].{key}' ({a['name']}) "
+                                  f"{a[key]!r} vs {b[key]!r}")

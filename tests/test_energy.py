@@ -247,9 +247,12 @@ def test_report_json(rendered):
     report = json.loads((out / "energy.json").read_text())
     assert report["run"] == {"path": report["run"]["path"], "backend": "emulator",
                              "network": "tiny.net", "dataset": "digits", "split": "test",
-                             "samples": 10, "timesteps": 5, "accuracy": 0.9}
-    assert report["gpu"] == {"measured": False,
-                             "reason": "GPU measurement not implemented yet (later issue)"}
+                             "samples": 10, "timesteps": 5, "accuracy": 0.9,
+                             "counts_identical_in": []}
+    for engine in ("gpu", "cpu"):  # not asked to measure: says so, gives no number
+        assert report[engine] == {"measured": False, "reason": "not requested (pass "
+                                  "--measure-gpu CHECKPOINT to measure)"}
+    assert report["measured_ratios"] == []
     assert report["counts_per_inference"]["total"]["synops"] == 100
     assert report["counts_per_inference"]["layers"][1]["firing_rate"] == approx(0.3)
     by_label = {e["label"]: e for e in report["estimates"]}
@@ -269,7 +272,8 @@ def test_report_json(rendered):
 def test_report_markdown(rendered):
     out, _ = rendered
     md = (out / "energy.md").read_text()
-    assert "GPU: not measured" in md
+    assert "GPU: not measured: not requested" in md
+    assert "CPU: not measured: not requested" in md
     assert "![energy](energy.png)" in md
     for text in ("tiny.net", "emulator", "10 samples", "90.00 %", "loihi SNN",
                  "horowitz45nm ANN twin (MAC)", "ann_mac_vs_snn_ac", "1:dense",
@@ -289,7 +293,7 @@ def test_summary(rendered):
     assert summary["j_per_inference"]["loihi-keras-spiking SNN"] == approx(KERAS_PJ * 1e-12)
     assert summary["gpu_measured"] is False
     text = energy.format_summary(summary)
-    assert "horowitz45nm SNN (AC)" in text and "GPU: not measured" in text
+    assert "horowitz45nm SNN (AC)" in text and "GPU: not measured: not requested" in text
 
 
 def test_report_with_chosen_models_has_no_ratio_it_cannot_compute(models):
