@@ -8,6 +8,7 @@ validated by :func:`read_network`, and only then renamed into place.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -43,9 +44,14 @@ def _to_int_array(x: torch.Tensor) -> np.ndarray:
 
 
 def layer_shapes(model: SpikingNet) -> list[tuple[int, ...]]:
-    """Output shape of every block, input layer first: (C, H, W) or (N,)."""
+    """Output shape of every block, input layer first: (C, H, W) or (N,).
+
+    Runs a copy in eval mode: a train-mode forward would update batch-norm
+    running statistics, and export never changes the live model.
+    """
+    probe = copy.deepcopy(model).eval()
     with torch.no_grad():
-        _, trace = model(torch.zeros(1, *model.config.input_shape))
+        _, trace = probe(torch.zeros(1, *model.config.input_shape))
     return [tuple(t.shape[2:]) for t in trace]
 
 

@@ -19,11 +19,27 @@ from torch import nn
 
 from slssnn.errors import SlssnnError
 
-from .fixed_point import INPUT_CURRENT_MAX, THRESHOLD_MAX, check_range
+from .fixed_point import (
+    DECAY_MAX,
+    DECAY_MIN,
+    I_DECAY_MIN,
+    INPUT_CURRENT_MAX,
+    THRESHOLD_MAX,
+    check_range,
+)
 from .neuron import CubaParams, run_cuba
 from .stcb import STCB, NeuronConfig
 
 LAYER_TYPES = ("conv", "flatten", "dense")
+INPUT_KINDS = ("current", "events")
+BLOCK_OPTIONS = ("i_decay", "v_decay", "train_threshold", "batch_norm")
+"""Per-block options of a conv or dense layer spec (see :class:`ModelConfig`)."""
+LAYER_KEYS = {
+    "conv": ("type", "out_channels", "kernel", "stride", "padding", "dilation", "groups",
+             *BLOCK_OPTIONS),
+    "dense": ("type", "out_features", *BLOCK_OPTIONS),
+    "flatten": ("type",),
+}
 
 
 @dataclass
@@ -34,8 +50,19 @@ class ModelConfig:
     ``{"type": "conv", "out_channels", "kernel", "stride", "padding"[, "dilation",
     "groups"]}``,
     ``{"type": "flatten"}`` or ``{"type": "dense", "out_features"}``.
+    A conv or dense spec may also set its block's options (docs/method.md):
+    ``"v_decay"`` / ``"i_decay"`` (CUBA decays in 1/4096 per step; default
+    the config-wide ``v_decay`` / ``i_decay``: ``v_decay = 0`` is IF, ``> 0``
+    leaky), ``"train_threshold"`` (default True; False keeps the threshold
+    frozen at ``initial_threshold``) and ``"batch_norm"`` (default False:
+    batch norm after the synapse in training, folded into weight and bias
+    at export).
     The input layer receives ``round(pixel * input_scale)`` as current on
     each of the ``timesteps`` steps and fires at ``v > input_threshold``.
+    ``input_kind`` is ``"current"`` (a static image, the same current every
+    step) or ``"events"`` (T binary spike frames ``(T, 2, H, W)`` per sample:
+    each event is a current ``input_scale > input_threshold`` at its step,
+    and with ``i_decay = 4096`` the input layer fires exactly at that step).
     """
 
     name: str
@@ -49,6 +76,7 @@ class ModelConfig:
     v_decay: int = 0
     bias: bool = False
     initial_threshold: float = 1.0
+    input_kind: str = "current"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,7 +121,9 @@ class InputLayer(nn.Module):
     """The netx ``input`` layer: a CUBA layer whose input is the image as current.
 
     ``currents = clamp(round(x * scale))`` is presented on every one of the T
-    steps; the layer fires like any CUBA layer (no trainable parameters).
+    steps (images ``(B, C, H, W)``), or step by step (event frames
+    ``(B, T, C, H, W)``); the layer fires like any CUBA layer (no trainable
+    parameters).
     """
 
     def __init__(self, scale: float, params: CubaParams) -> None:
@@ -108,8 +138,15 @@ class InputLayer(nn.Module):
     def forward(self, images: torch.Tensor, steps: int) -> torch.Tensor:
         """Spikes of the input layer, float 0/1, shape ``(T, B, C, H, W)``."""
         current = self.currents(images)
-        a_in = current.unsqueeze(0).expand(steps, *current.shape)  # (T, B, C, H, W)
-        return run_cuba(a_in, self.params).to(images.dtype)
+        if images.dim() == 5:  # event frames (B, T, C, H, W)
+            if images.shape[1] != steps:
+                raise SlssnnError(f"input has {images.shape[1]} event frames per sample, the "
+                                  f"model runs T={steps} steps")
+            a_in = current.transpose(0, 1)  # (T, B, C, H, W)
+        else:
+            a_in = current.unsqueeze(0).expand(steps, *current.shape)  # (T, B, C, H, W)
+        dtype = images.dtype if images.is_floating_point() else torch.get_default_dtype()
+        return run_cuba(a_in, self.params).to(dtype)
 
 
 class SpikingNet(nn.Module):
@@ -119,7 +156,6 @@ class SpikingNet(nn.Module):
         super().__init__()
         validate_config(config)
         self.config = config
-        neuron = NeuronConfig(config.i_decay, config.v_decay)
         self.input_layer = InputLayer(
             config.input_scale,
             CubaParams(config.i_decay, config.v_decay, config.input_threshold),
@@ -147,7 +183,11 @@ class SpikingNet(nn.Module):
             else:
                 synapse = nn.Linear(features, spec["out_features"], bias=config.bias)
                 features = spec["out_features"]
-            self.blocks.append(STCB(synapse, neuron, config.initial_threshold))
+            neuron = NeuronConfig(spec.get("i_decay", config.i_decay),
+                                  spec.get("v_decay", config.v_decay))
+            self.blocks.append(STCB(synapse, neuron, config.initial_threshold,
+                                    train_threshold=spec.get("train_threshold", True),
+                                    batch_norm=spec.get("batch_norm", False)))
             self.flatten_before.append(pending_flatten)
             pending_flatten = False
 
@@ -156,7 +196,7 @@ class SpikingNet(nn.Module):
         return self.config.timesteps
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Run the network on a batch of images ``(B, C, H, W)``.
+        """Run the network on a batch of images ``(B, C, H, W)`` or frames ``(B, T, C, H, W)``.
 
         Returns ``(counts, spikes)``: output spike counts ``(B, classes)``
         (value = true counts, gradient = equivalent gradient) and a list with
@@ -183,6 +223,7 @@ def validate_config(config: ModelConfig) -> None:
     if config.timesteps < 1:
         raise SlssnnError(f"timesteps must be >= 1, got {config.timesteps}")
     check_range("input_threshold", config.input_threshold, 0, THRESHOLD_MAX)
+    _check_input_kind(config)
     flat = False
     for i, spec in enumerate(config.layers):
         kind = spec.get("type")
@@ -196,8 +237,44 @@ def validate_config(config: ModelConfig) -> None:
         if kind == "flatten" and flat:
             raise SlssnnError(f"layer {i}: a second 'flatten' is not supported")
         flat = flat or kind == "flatten"
+        unknown = sorted(set(spec) - set(LAYER_KEYS[kind]))
+        if unknown:
+            raise SlssnnError(f"layer {i}: unknown field {unknown[0]!r} for {kind}; known: "
+                              + ", ".join(LAYER_KEYS[kind]))
+        _check_block_options(i, spec)
+
+
+def _check_block_options(i: int, spec: dict[str, Any]) -> None:
+    """Refuse a block option netx could not export, naming the layer and field."""
+    for key, low in (("i_decay", I_DECAY_MIN), ("v_decay", DECAY_MIN)):
+        if key in spec:
+            value = spec[key]
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or not low <= value <= DECAY_MAX:
+                raise SlssnnError(f"layer {i}: field {key!r} must be an integer in "
+                                  f"[{low}, {DECAY_MAX}] (1/4096 per step), got {value!r}")
+    for key in ("train_threshold", "batch_norm"):
+        if key in spec and not isinstance(spec[key], bool):
+            raise SlssnnError(f"layer {i}: field {key!r} must be true or false, "
+                              f"got {spec[key]!r}")
+
+
+def _check_input_kind(config: ModelConfig) -> None:
+    """An event input layer must fire exactly at each event's step (a pass-through)."""
+    from .fixed_point import DECAY_UNITY
+
+    if config.input_kind not in INPUT_KINDS:
+        raise SlssnnError(f"field 'input_kind': unknown {config.input_kind!r}; known: "
+                          + ", ".join(INPUT_KINDS))
+    if config.input_kind == "events" and (config.i_decay != DECAY_UNITY
+                                          or config.input_scale <= config.input_threshold):
+        raise SlssnnError("field 'input_kind': 'events' needs i_decay = 4096 and input_scale > "
+                          "input_threshold, so that the input layer fires exactly at each event")
 
 
 def build_model(config: ModelConfig) -> SpikingNet:
     """Build the network a config describes."""
     return SpikingNet(config)
+
+
+from . import zoo  # noqa: E402,F401  (registers one model per dataset into MODEL_CONFIGS)

@@ -17,6 +17,7 @@ through the input counts, never through time.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -41,6 +42,29 @@ class NeuronConfig:
     v_decay: int = 0
 
 
+def leaky_rate(drive: torch.Tensor, threshold: float | torch.Tensor,
+               v_decay: int) -> torch.Tensor:
+    """Steady-state spikes per step of a CUBA neuron under a constant drive (no rounding).
+
+    ``drive`` is the current per step and ``threshold`` the threshold, in the
+    same units; ``v_decay`` in 1/4096 per step. With ``d = v_decay / 4096``,
+    the voltage from rest is ``v_k = drive * (1 - (1-d)**k) / d``; it first
+    exceeds ``theta`` after ``k* = ln(drive / (drive - theta d)) / ln(1 / (1-d))``
+    steps, and reset to zero repeats the cycle, so the rate is ``1 / k*``
+    (0 when ``drive <= theta d``: the leak wins), clamped to [0, 1]. For
+    ``v_decay = 0`` it is ``clamp(drive / theta, 0, 1)``. See docs/method.md.
+    """
+    if v_decay == 0:
+        return (drive / threshold).clamp(0.0, 1.0)
+    d = v_decay / DECAY_UNITY
+    leak = threshold * d
+    log_keep = math.inf if d >= 1.0 else -math.log1p(-d)
+    above = drive > leak
+    safe = torch.where(above, drive, leak * 2.0 + 1.0)
+    steps_to_fire = torch.log(safe / (safe - leak)) / log_keep
+    return torch.where(above, 1.0 / steps_to_fire, torch.zeros_like(safe)).clamp(0.0, 1.0)
+
+
 def wrap_conv_accum(x: torch.Tensor) -> torch.Tensor:
     """Lava's Conv ``signed_clamp(x, 24)``: a modular wrap to signed 24 bits."""
     half = 1 << (CONV_ACCUM_BITS - 1)
@@ -53,26 +77,75 @@ class STCB(nn.Module):
     Args:
         synapse: ``nn.Conv2d`` or ``nn.Linear`` (its bias, if any, becomes the
             neurons' bias).
-        neuron: decay constants of the CUBA layer.
+        neuron: decay constants of the CUBA layer (IF: ``v_decay = 0``; leaky:
+            ``v_decay > 0``; ``i_decay < 4096`` keeps synaptic current).
         threshold: initial float threshold (float units of the weights).
+        train_threshold: learn the threshold (True) or keep it frozen.
+        batch_norm: batch norm after the synapse in training, folded into the
+            synapse's weight and a per-neuron bias before quantization (see
+            :meth:`folded`), so that export writes a plain conv/dense + bias.
     """
 
     def __init__(self, synapse: nn.Conv2d | nn.Linear, neuron: NeuronConfig,
-                 threshold: float = 1.0) -> None:
+                 threshold: float = 1.0, train_threshold: bool = True,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         if not isinstance(synapse, nn.Conv2d | nn.Linear):
             raise TypeError(f"STCB synapse must be Conv2d or Linear, got {type(synapse).__name__}")
         self.synapse = synapse
         self.neuron = neuron
-        self.threshold = nn.Parameter(torch.tensor(float(threshold)))
+        self.threshold = nn.Parameter(torch.tensor(float(threshold)),
+                                      requires_grad=train_threshold)
+        channels = synapse.out_channels if isinstance(synapse, nn.Conv2d) else synapse.out_features
+        self.norm = nn.BatchNorm1d(channels) if batch_norm else None
 
     @property
     def is_conv(self) -> bool:
         return isinstance(self.synapse, nn.Conv2d)
 
-    def quantized(self) -> QuantizedBlock:
-        """This block's parameters on the Loihi grid (what export writes)."""
-        return quantize_block(self.synapse.weight, self.synapse.bias, self.threshold)
+    def folded(self, rates_in: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Float ``(weight, bias)`` of the synapse with batch norm folded in.
+
+        Without batch norm: the synapse's own parameters. With it, the
+        normalised current ``gamma * (f(x) + b - mu) / sigma + beta`` is the
+        synapse with ``w' = w * gamma / sigma`` and
+        ``b' = (b - mu) * gamma / sigma + beta`` (per output channel). ``mu``
+        and ``sigma**2`` are the batch mean and variance of the mean current
+        per step ``f(rates_in) + b`` (over batch and positions) when
+        ``rates_in`` (input spikes per step, ``counts_in / T``, shape
+        ``(B, *in_shape)``) is given in train mode, and the running statistics
+        otherwise; batch statistics also update the running ones.
+        """
+        weight, bias = self.synapse.weight, self.synapse.bias
+        if self.norm is None:
+            return weight, bias
+        norm = self.norm
+        if self.training and rates_in is not None:
+            current = self._apply_synapse(rates_in, weight, bias)  # (B, C[, H, W])
+            dims = [0, *range(2, current.dim())]
+            mean = current.mean(dims)
+            var = current.var(dims, unbiased=False)
+            with torch.no_grad():
+                n = current.numel() // current.shape[1]
+                norm.num_batches_tracked.add_(1)
+                norm.running_mean.lerp_(mean.detach(), norm.momentum)
+                norm.running_var.lerp_(var.detach() * n / max(n - 1, 1), norm.momentum)
+        else:
+            mean, var = norm.running_mean, norm.running_var
+        gain = norm.weight / torch.sqrt(var + norm.eps)  # (C,)
+        shape = (-1,) + (1,) * (weight.dim() - 1)
+        base = mean if bias is None else mean - bias
+        return weight * gain.view(shape), norm.bias - base * gain
+
+    def quantized(self, rates_in: torch.Tensor | None = None) -> QuantizedBlock:
+        """This block's parameters on the Loihi grid (what export writes).
+
+        ``rates_in`` is only read by a batch-norm block in train mode (batch
+        statistics, see :meth:`folded`); export calls this without it.
+        """
+        weight, bias = self.folded(rates_in)
+        return quantize_block(weight, bias, self.threshold)
 
     def _apply_synapse(self, x: torch.Tensor, weight: torch.Tensor,
                        bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -98,7 +171,7 @@ class STCB(nn.Module):
             true spike count and whose gradient is the equivalent gradient.
         """
         steps, batch = spikes_in.shape[:2]
-        q = self.quantized()
+        q = self.quantized(counts_in / steps if self.norm is not None else None)
         with torch.no_grad():
             flat = spikes_in.flatten(0, 1)  # (T*B, *in_shape)
             accum = self._apply_synapse(flat, q.weight).round().to(torch.int64)
