@@ -115,11 +115,30 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
     return record
 
 
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    return tuple(_positive_int(part) for part in text.split(","))
+
+
+def _measure(checkpoint: Path, run_path: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Measured GPU/CPU energy of ``checkpoint`` (the network of the run at ``run_path``)."""
+    from slssnn.energy.measure import MeasureSettings
+    from slssnn.energy.measured import measure_checkpoint
+    from slssnn.energy.runfile import load_run
+
+    settings = MeasureSettings(window_s=args.window, repeats=args.repeats)
+    return measure_checkpoint(checkpoint, load_run(run_path), str(run_path), args.batch_sizes,
+                              settings, log=lambda line: print(f"  measured {line}"))
+
+
 def cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
+    from slssnn.energy import builtin_models, load_device_model
     from slssnn.energy.report import write_report
 
     out = _output_dir(args.out)
-    summary = write_report(Path(args.run), out)
+    models = [*builtin_models().values(), *map(load_device_model, args.device_model)]
+    run_path = Path(args.run[0])
+    measured = _measure(Path(args.measure_gpu), run_path, args) if args.measure_gpu else None
+    summary = write_report(run_path, out, models, measured, also_runs=args.run[1:])
     _print_energy(summary)
     return summary
 
@@ -170,8 +189,11 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
     write_json(out / "run-lava.json", lava)
     torch_run = pytorch_record(model, net_path, args.dataset, limit=args.limit)
     write_json(out / "run-pytorch.json", torch_run)
-    print("[4/4] energy report")
-    summary = write_report(out / "run-lava.json", out)
+    print("[4/4] energy report" + (" (measuring the GPU and CPU)" if args.measure_gpu else ""))
+    measured = _measure(out / "checkpoint.pt", out / "run-lava.json", args) \
+        if args.measure_gpu else None
+    summary = write_report(out / "run-lava.json", out, measured=measured,
+                           also_runs=[out / "run-pytorch.json"])
     _print_summary(out, torch_run, lava, summary)
 
 
@@ -215,6 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=_Parser)
+
+    def measure_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--batch-sizes", type=_batch_sizes, default=(1, 256), metavar="N,N",
+                       help="batch sizes to measure at (default 1,256)")
+        p.add_argument("--window", type=_positive_float, default=3.0, metavar="SECONDS",
+                       help="length of each measurement window (default 3)")
+        p.add_argument("--repeats", type=_positive_int, default=5,
+                       help="measurement windows per batch size (default 5)")
 
     def common_train(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dataset", default="digits",
@@ -262,8 +292,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("energy", help="energy report from a run record",
                        description="Estimate energy per inference from a run's activity under "
                                    "each device model; write energy.json, energy.md, energy.png.")
-    p.add_argument("run", help="run record written by 'slssnn run' (.json)")
+    p.add_argument("run", nargs="+",
+                   help="run record written by 'slssnn run' (.json); further records of the "
+                        "same network from other engines must have identical counts")
     p.add_argument("-o", "--out", required=True, help="output folder")
+    p.add_argument("--device-model", action="append", default=[], metavar="FILE",
+                   help="add a device model JSON file (repeatable; see energy/devices/)")
+    p.add_argument("--measure-gpu", metavar="CHECKPOINT", default=None,
+                   help="measure the run's network (this checkpoint) as SNN and ANN twin on "
+                        "the CUDA GPU (NVML energy counter) and the CPU (RAPL), where readable")
+    measure_options(p)
     p.set_defaults(func=cmd_energy)
 
     p = sub.add_parser("inspect", help="validate a netx network and print its layers",
@@ -279,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="run only the first N test samples in Lava")
     p.add_argument("--out", "-o", required=True, help="output folder")
+    p.add_argument("--measure-gpu", action="store_true",
+                   help="also measure the trained network's energy on the CUDA GPU (NVML) "
+                        "and the CPU (RAPL), where readable")
+    measure_options(p)
     p.set_defaults(func=cmd_pipeline)
     return parser
 
