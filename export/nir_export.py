@@ -1,0 +1,172 @@
+"""netx network (ours or lava-dl's) -> NIR graph.
+
+Every netx block becomes a NIR synapse node and a neuron node, in a chain::
+
+    input -> [L0_neuron]                       netx 'input' layer: currents into neurons
+          -> L1_conv (Conv2d) -> L1_neuron     conv block
+          -> L2_flatten (Flatten)              netx 'flatten' layer
+          -> [L3_delay_in] -> L3_dense (Affine or Linear) -> [L3_delay_out] -> L3_neuron
+          -> output
+
+Weights, biases and thresholds are written as the file's integers (floats
+holding integers: one unit = one weight integer = one ``vThMant`` step); the
+decays as time constants (:mod:`.nir_map`), so :mod:`.nir_import` recovers
+every integer exactly. What NIR cannot express is refused with
+``SlssnnError`` naming the layer: per-synapse dense delays (NIR's ``Delay``
+delays a node's outputs, so only per-input and per-output delays map) and
+neurons listed in :func:`.nir_map.neuron_to_nir`.
+
+What netx stores but does not run is carried in the graph's metadata (``netx``,
+JSON): each layer's neuron ``type`` (CUBA or LOIHI), ``refDelay`` and
+``gradedSpike``, and the input layer's host-side transform (``weight``,
+``bias``). slayer's training-only neuron fields (``scaleRho``, ``tauRho``,
+``theta``) and the redundant geometry fields (``inChannels``...) are not carried.
+Our own metadata (T, input encoding, readout...) travels as ``slssnn`` (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from slssnn.atomic import atomic_path
+from slssnn.errors import SlssnnError
+
+from . import schema as S
+from .netx_reader import LayerSpec, NetxNetwork, read_network
+from .nir_map import DEFAULT_DT, DT_KEY, neuron_to_nir
+
+NETX_KEY = "netx"
+"""Graph metadata key: JSON with what netx stores but NIR has no field for."""
+SLSSNN_KEY = "slssnn"
+"""Graph metadata key: our netx metadata group, as JSON."""
+FORMAT_KEY = "slssnn_nir_format"
+NIR_FORMAT = 1
+
+
+def _layer_extras(path: Path) -> list[dict[str, Any]]:
+    """Per netx layer group: neuron type/refDelay/gradedSpike, input transform (raw file)."""
+    extras: list[dict[str, Any]] = []
+    with h5py.File(path, "r") as root:
+        layers = root[S.LAYER_GROUP]
+        for i in range(len(layers)):
+            group = layers[str(i)]
+            entry: dict[str, Any] = {}
+            neuron = group.get(S.NEURON)
+            if isinstance(neuron, h5py.Group):
+                kind = neuron[S.TYPE][()]
+                kind = kind.reshape(-1)[0] if isinstance(kind, np.ndarray) else kind
+                entry["neuron_type"] = kind.decode("ascii") if isinstance(kind, bytes) else kind
+                for key in (S.REF_DELAY, S.GRADED):
+                    if key in neuron:
+                        entry[key] = np.asarray(neuron[key][()]).item()
+            for key in (S.WEIGHT, S.BIAS):
+                if key in group and np.asarray(group[S.TYPE][()]).reshape(-1)[0] == b"input":
+                    entry["input_" + key] = np.asarray(group[key][()]).tolist()
+            extras.append(entry)
+    return extras
+
+
+def _delays(spec: LayerSpec) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(per-input, per-output) delays of a dense layer, or refuse per-synapse delays."""
+    if spec.delay is None or not spec.delay.any():
+        return None, None
+    d = spec.delay  # (N, inputs)
+    if np.all(d == d[:, :1]):
+        return None, d[:, 0]
+    if np.all(d == d[:1, :]):
+        return d[0], None
+    raise SlssnnError(f"layer {spec.index} (dense): per-synapse delays cannot be expressed in "
+                      "NIR (its Delay node delays a node's outputs: only per-input or "
+                      "per-output delays map)")
+
+
+def _synapse(spec: LayerSpec, bias: np.ndarray | None, prev_hw: tuple[int, int] | None):
+    import nir
+
+    weight = spec.weight.astype(np.float64)
+    if spec.type == "conv":
+        b = np.zeros(weight.shape[0]) if bias is None else bias.astype(np.float64)
+        return nir.Conv2d(input_shape=prev_hw, weight=weight, stride=spec.stride,
+                          padding=spec.padding, dilation=spec.dilation, groups=spec.groups,
+                          bias=b)
+    if bias is None:
+        return nir.Linear(weight=weight)
+    return nir.Affine(weight=weight, bias=bias.astype(np.float64))
+
+
+def network_to_nir(net: NetxNetwork, dt: float = DEFAULT_DT):  # -> nir.NIRGraph
+    """The NIR graph of a validated netx network (see module doc); ``dt`` seconds per step."""
+    import nir
+
+    if not dt > 0:
+        raise SlssnnError(f"dt must be > 0 seconds, got {dt}")
+    shape = net.input_shape
+    nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(shape))}
+    chain = ["input"]
+    prev_shape = shape
+    for spec in net.layers:
+        where = f"network {net.path}: layer {spec.index} ({spec.type})"
+        n = spec.neuron
+        if spec.type == "input":
+            node, _ = neuron_to_nir(n.i_decay, n.v_decay, n.threshold, None, spec.shape, dt,
+                                    where)
+            nodes[f"L{spec.index}_neuron"] = node
+            chain.append(f"L{spec.index}_neuron")
+            prev_shape = spec.shape
+            continue
+        if spec.flatten_before:
+            name = f"L{spec.index - 1}_flatten"
+            nodes[name] = nir.Flatten(input_type={"input": np.array(prev_shape)}, start_dim=0,
+                                      end_dim=-1)
+            chain.append(name)
+        neuron, bias = neuron_to_nir(n.i_decay, n.v_decay, n.threshold, spec.bias, spec.shape,
+                                     dt, where)
+        per_input, per_output = _delays(spec) if spec.type == "dense" else (None, None)
+        if per_input is not None:
+            nodes[f"L{spec.index}_delay_in"] = nir.Delay(delay=per_input * dt)
+            chain.append(f"L{spec.index}_delay_in")
+        hw = tuple(prev_shape[1:]) if spec.type == "conv" else None
+        nodes[f"L{spec.index}_{spec.type}"] = _synapse(spec, bias, hw)
+        chain.append(f"L{spec.index}_{spec.type}")
+        if per_output is not None:
+            nodes[f"L{spec.index}_delay_out"] = nir.Delay(delay=per_output * dt)
+            chain.append(f"L{spec.index}_delay_out")
+        nodes[f"L{spec.index}_neuron"] = neuron
+        chain.append(f"L{spec.index}_neuron")
+        prev_shape = spec.shape
+    nodes["output"] = nir.Output(output_type=np.array(prev_shape))
+    chain.append("output")
+    metadata = {DT_KEY: float(dt), FORMAT_KEY: NIR_FORMAT,
+                NETX_KEY: json.dumps(_layer_extras(net.path)),
+                SLSSNN_KEY: json.dumps(net.metadata)}
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:], strict=True)),
+                        metadata=metadata)
+
+
+def write_nir(graph, path: str | os.PathLike[str]) -> Path:
+    """Write a NIR graph with ``nir.write``, atomically; read it back to check it loads."""
+    import nir
+
+    path = Path(path)
+    if path.is_dir():
+        raise SlssnnError(f"output {path} is a folder, not a file path")
+    if not path.parent.is_dir():
+        raise SlssnnError(f"output folder {path.parent} does not exist")
+    with atomic_path(path) as tmp:
+        nir.write(tmp, graph)
+        nir.read(tmp)
+    return path
+
+
+def convert_netx_to_nir(net_path: str | os.PathLike[str], out: str | os.PathLike[str],
+                        dt: float = DEFAULT_DT):  # -> nir.NIRGraph
+    """Read and validate a netx file, write its NIR graph to ``out``; return the graph."""
+    graph = network_to_nir(read_network(net_path), dt)
+    write_nir(graph, out)
+    return graph

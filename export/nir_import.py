@@ -1,0 +1,546 @@
+"""NIR graph -> netx network on Loihi's fixed-point grid, with a quantization report.
+
+The graph must be a chain that netx can run::
+
+    Input -> [neuron]                               becomes netx's 'input' layer
+          -> { [Flatten] [Delay] (Conv2d | Affine | Linear) [Delay] neuron }
+          -> Output
+
+with neurons IF, LIF or CubaLIF (:mod:`.nir_map`). A Conv2d straight after
+the Input gets a pass-through input layer (IF, threshold 0: binary input
+spikes pass unchanged); an Affine/Linear straight after the Input receives
+the input as (graded) spikes. A Delay before an Affine delays its inputs,
+after it its outputs (netx DelayDense, steps = delay / dt).
+
+Per block the synapse and neuron fold into one integer layer: per-step gain
+into the weights, per-neuron thresholds into the weights when they differ,
+``v_leak`` into the neuron bias. If the result is already on the Loihi grid
+(even integer weights in [-256, 254], integer threshold and bias in range)
+it is written exactly; else it is quantized with the function training uses
+(:func:`slssnn.training.quantize.quantize_block`: per-layer scale
+254 / max|w|) and the error is reported per layer.
+
+Refused, with the node named: pooling, recurrence (cycles, nested graphs),
+non-zero ``v_reset``, decays that differ between neurons of a layer, a bias
+filtered by a decaying current, delays on conv layers or off the step grid,
+and any node type netx does not run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from slssnn.errors import SlssnnError
+from slssnn.training.fixed_point import (
+    BIAS_MAX,
+    BIAS_MIN,
+    DECAY_UNITY,
+    THRESHOLD_MAX,
+    WEIGHT_MAX,
+    WEIGHT_MIN,
+    WEIGHT_STEP,
+)
+from slssnn.training.quantize import quantize_block
+
+from . import schema as S
+from .netx_reader import LayerSpec, NetxNetwork, NeuronSpec
+from .netx_specs import write_layers
+from .nir_export import FORMAT_KEY, NETX_KEY, SLSSNN_KEY
+from .nir_map import DEFAULT_DT, DT_KEY, NEURON_NODES, NeuronFloat, neuron_from_nir
+
+SYNAPSE_NODES = ("Conv2d", "Affine", "Linear")
+EXACT_TOLERANCE = 1e-6
+"""Relative distance to an integer below which a folded parameter counts as on the grid."""
+INPUT_SCALE_BITS = 12
+"""The input layer's scale is a power of two up to 2**12 (exact if one makes it integer)."""
+INPUT_THRESHOLD_TARGET = 1 << 10
+"""Else the scale that puts the input layer's threshold near 2**10."""
+REFUSED = {
+    "SumPool2d": "pooling: netx 0.6.0 cannot load pooling layers (downsample with a strided "
+                 "Conv2d)",
+    "AvgPool2d": "pooling: netx 0.6.0 cannot load pooling layers (downsample with a strided "
+                 "Conv2d)",
+    "Conv1d": "1-D convolution has no netx layer",
+    "LI": "a non-spiking leaky integrator: Loihi's CUBA neuron always fires",
+    "CubaLI": "a non-spiking leaky integrator: Loihi's CUBA neuron always fires",
+    "I": "a non-spiking integrator: Loihi's CUBA neuron always fires",
+    "Threshold": "a stateless threshold has no netx neuron",
+    "Scale": "an element-wise scale has no netx layer",
+    "NIRGraph": "a nested graph (snnTorch writes recurrent RLeaky/RSynaptic layers so): "
+                "recurrence is not supported",
+}
+
+
+@dataclass
+class Conversion:
+    """A converted network and one quantization record per netx block (see :func:`_quantize`)."""
+
+    network: NetxNetwork
+    report: list[dict[str, Any]] = field(default_factory=list)
+
+    def format_report(self) -> str:
+        """The per-layer report as a table (one line per block)."""
+        lines = [f"{'layer':>5} {'nodes':24} {'exact':>5} {'scale':>10} {'w max err':>9} "
+                 f"{'w rms rel':>9} {'vth':>7} {'vth rel err':>11} {'clipped w/b':>11} "
+                 f"{'iDecay':>7} {'vDecay':>7}"]
+        for r in self.report:
+            lines.append(
+                f"{r['layer']:>5} {','.join(r['nodes'])[:24]:24} "
+                f"{'yes' if r['exact'] else 'no':>5} {r['scale']:>10.4g} "
+                f"{r['weight_max_abs_error']:>9.3g} {r['weight_rms_rel_error']:>9.3g} "
+                f"{r['threshold_int']:>7} {r['threshold_rel_error']:>11.3g} "
+                f"{r['weights_clipped']:>5}/{r['bias_clipped']:<5} "
+                f"{r['i_decay']:>7} {r['v_decay']:>7}")
+        return "\n".join(lines)
+
+
+def _kind(node: Any) -> str:
+    return type(node).__name__
+
+
+def _refuse(name: str, node: Any, why: str) -> SlssnnError:
+    return SlssnnError(f"NIR node '{name}' ({_kind(node)}): {why}")
+
+
+def _chain(graph: Any) -> list[tuple[str, Any]]:
+    """The nodes from Input to Output in order; refuse anything that is not one chain."""
+    nodes, succ = graph.nodes, {}
+    indegree = dict.fromkeys(nodes, 0)
+    for name, node in nodes.items():
+        if _kind(node) == "NIRGraph":
+            raise _refuse(name, node, REFUSED["NIRGraph"])
+    for a, b in graph.edges:
+        for end in (a, b):
+            if end not in nodes:
+                raise SlssnnError(f"NIR graph: edge ({a!r}, {b!r}) names an unknown node "
+                                  f"'{end}'")
+        if a == b or a in _reachable(graph.edges, b):
+            raise SlssnnError(f"NIR graph: edge '{a}' -> '{b}' closes a loop: recurrence is "
+                              "not supported (netx runs feed-forward chains)")
+        succ.setdefault(a, []).append(b)
+        indegree[b] += 1
+    starts = [n for n, v in nodes.items() if _kind(v) == "Input"]
+    if len(starts) != 1:
+        raise SlssnnError(f"NIR graph: needs exactly one Input node, found {len(starts)}")
+    chain = [starts[0]]
+    while succ.get(chain[-1]):
+        nxt = succ[chain[-1]]
+        if len(nxt) > 1:
+            raise _refuse(chain[-1], nodes[chain[-1]],
+                          f"feeds {len(nxt)} nodes ({', '.join(nxt)}); netx runs one chain")
+        if indegree[nxt[0]] > 1:
+            raise _refuse(nxt[0], nodes[nxt[0]], f"receives {indegree[nxt[0]]} inputs; netx "
+                          "runs one chain")
+        chain.append(nxt[0])
+    if _kind(nodes[chain[-1]]) != "Output":
+        raise _refuse(chain[-1], nodes[chain[-1]], "the chain from Input ends here, not in an "
+                      "Output node")
+    missing = sorted(set(nodes) - set(chain))
+    if missing:
+        raise SlssnnError(f"NIR graph: node(s) {', '.join(missing)} are not on the chain from "
+                          "Input to Output")
+    return [(n, nodes[n]) for n in chain]
+
+
+def _reachable(edges: list[tuple[str, str]], start: str) -> set[str]:
+    """Nodes reachable from ``start`` along ``edges`` (``start`` itself only through a loop)."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        here = todo.pop()
+        for a, b in edges:
+            if a == here and b not in seen:
+                seen.add(b)
+                todo.append(b)
+    return seen
+
+
+def _pair(value: Any, name: str, node_name: str, node: Any) -> tuple[int, int]:
+    arr = np.asarray(value).reshape(-1)
+    if arr.size == 1:
+        arr = np.repeat(arr, 2)
+    if arr.size != 2 or not np.all(arr == np.round(arr)):
+        raise _refuse(node_name, node, f"{name} must be an integer or an (H, W) pair, got "
+                      f"{value!r}")
+    return int(arr[0]), int(arr[1])
+
+
+def _conv_geometry(name: str, node: Any, kernel: tuple[int, int]):
+    stride = _pair(node.stride, "stride", name, node)
+    dilation = _pair(node.dilation, "dilation", name, node)
+    padding = node.padding
+    if isinstance(padding, bytes | np.bytes_):
+        padding = padding.decode()
+    if isinstance(padding, str):
+        if padding == "valid":
+            return stride, (0, 0), dilation
+        span = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
+        if padding != "same" or stride != (1, 1) or any(s % 2 for s in span):
+            raise _refuse(name, node, f"padding {padding!r} with stride {stride} and kernel "
+                          f"{kernel} has no symmetric netx padding")
+        return stride, (span[0] // 2, span[1] // 2), dilation
+    return stride, _pair(padding, "padding", name, node), dilation
+
+
+def _conv_out(size: int, k: int, s: int, p: int, d: int) -> int:
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _per_output(values: np.ndarray, shape: tuple[int, ...], what: str, name: str,
+                node: Any) -> np.ndarray:
+    """Per output channel (conv) or neuron (dense) values of a layer-shaped array."""
+    try:
+        full = np.broadcast_to(np.asarray(values, dtype=np.float64), shape)
+    except ValueError:
+        raise _refuse(name, node, f"{what} of shape {np.shape(values)} does not fit the "
+                      f"layer's {shape}") from None
+    flat = full.reshape(shape[0], -1)
+    spread = np.ptp(flat, axis=1) if flat.shape[1] > 1 else np.zeros(shape[0])
+    if np.any(spread > EXACT_TOLERANCE * np.maximum(1.0, np.abs(flat).max(axis=1))):
+        raise _refuse(name, node, f"{what} differs between positions of a channel; a conv "
+                      "layer shares its parameters across positions")
+    return flat[:, 0].copy()
+
+
+def _near_int(x: np.ndarray) -> bool:
+    x = np.asarray(x, dtype=np.float64)
+    return bool(np.all(np.abs(x - np.round(x)) <= EXACT_TOLERANCE * np.maximum(1.0, np.abs(x))))
+
+
+def _on_grid(weight: np.ndarray, bias: np.ndarray | None, threshold: float) -> bool:
+    w = np.round(weight)
+    ok = (_near_int(weight) and np.all(w % WEIGHT_STEP == 0) and w.min(initial=0) >= WEIGHT_MIN
+          and w.max(initial=0) <= WEIGHT_MAX and _near_int(threshold)
+          and 0 <= round(threshold) <= THRESHOLD_MAX)
+    if bias is not None:
+        b = np.round(bias)
+        ok = ok and _near_int(bias) and b.min() >= BIAS_MIN and b.max() <= BIAS_MAX
+    return bool(ok)
+
+
+def _quantize(weight: np.ndarray, bias: np.ndarray | None, threshold: float
+              ) -> tuple[np.ndarray, np.ndarray | None, int, dict[str, Any]]:
+    """Integer weight, bias, threshold of a folded layer, and its quantization record."""
+    if _on_grid(weight, bias, threshold):
+        w, b, th, scale = np.round(weight), None if bias is None else np.round(bias), \
+            int(round(threshold)), 1.0
+    else:
+        q = quantize_block(torch.from_numpy(weight), None if bias is None else
+                           torch.from_numpy(bias), torch.tensor(float(threshold)))
+        w, th, scale = q.weight.numpy(), int(q.threshold), float(q.scale)
+        b = None if q.bias is None else q.bias.numpy()
+    scaled = weight * scale
+    err = w - scaled
+    rms = float(np.sqrt(np.mean(scaled ** 2))) or 1.0
+    record = {
+        "exact": scale == 1.0 and _on_grid(weight, bias, threshold),
+        "scale": scale,
+        "weight_max_abs_error": float(np.abs(err).max(initial=0.0)),
+        "weight_rms_rel_error": float(np.sqrt(np.mean(err ** 2)) / rms),
+        "weights_clipped": int(np.sum((scaled < WEIGHT_MIN - 1) | (scaled > WEIGHT_MAX + 1))),
+        "bias_clipped": 0 if bias is None else int(np.sum(
+            (bias * scale < BIAS_MIN - 0.5) | (bias * scale > BIAS_MAX + 0.5))),
+        "bias_max_abs_error": 0.0 if bias is None else float(np.abs(b - bias * scale).max()),
+        "threshold": float(threshold * scale),
+        "threshold_int": th,
+        "threshold_rel_error": float(abs(th - threshold * scale) / max(threshold * scale,
+                                                                        1e-12)),
+    }
+    return w.astype(np.int64), None if b is None else b.astype(np.int64), th, record
+
+
+def _delay_steps(name: str, node: Any, dt: float) -> np.ndarray:
+    steps = np.asarray(node.delay, dtype=np.float64) / dt
+    if not _near_int(steps) or steps.min(initial=0) < S.DELAY_RANGE.low \
+            or steps.max(initial=0) > S.DELAY_RANGE.high:
+        raise _refuse(name, node, f"delays must be whole steps of dt={dt:g} s in "
+                      f"[{S.DELAY_RANGE.low:g}, {S.DELAY_RANGE.high:g}] (netx DelayDense)")
+    return np.round(steps).astype(np.int64).reshape(-1)
+
+
+@dataclass
+class _Block:
+    """The NIR nodes that make one netx block."""
+
+    synapse: tuple[str, Any]
+    neuron: tuple[str, Any]
+    flatten: bool = False
+    delay_in: tuple[str, Any] | None = None
+    delay_out: tuple[str, Any] | None = None
+
+
+def _blocks(chain: list[tuple[str, Any]]) -> tuple[tuple[str, Any] | None, list[_Block]]:
+    """Split the chain into an optional input neuron and synapse+neuron blocks."""
+    items = chain[1:-1]
+    for name, node in items:
+        if _kind(node) in REFUSED:
+            raise _refuse(name, node, REFUSED[_kind(node)])
+        if _kind(node) not in SYNAPSE_NODES + NEURON_NODES + ("Flatten", "Delay"):
+            raise _refuse(name, node, "no netx equivalent; slssnn maps Conv2d, Affine, Linear, "
+                          "Flatten, Delay, IF, LIF, CubaLIF")
+    first = None
+    if items and _kind(items[0][1]) in NEURON_NODES:
+        first, items = items[0], items[1:]
+    blocks, i = [], 0
+    while i < len(items):
+        flatten, delay_in = False, None
+        if _kind(items[i][1]) == "Flatten":
+            flatten, i = True, i + 1
+        if i < len(items) and _kind(items[i][1]) == "Delay":
+            delay_in, i = items[i], i + 1
+        if i >= len(items) or _kind(items[i][1]) not in SYNAPSE_NODES:
+            name, node = items[min(i, len(items) - 1)]
+            raise _refuse(name, node, "expected a Conv2d, Affine or Linear here (netx blocks "
+                          "are a synapse followed by neurons)")
+        synapse, i = items[i], i + 1
+        delay_out = None
+        if i < len(items) and _kind(items[i][1]) == "Delay":
+            delay_out, i = items[i], i + 1
+        if i >= len(items) or _kind(items[i][1]) not in NEURON_NODES:
+            raise _refuse(synapse[0], synapse[1], "must be followed by a neuron node (IF, "
+                          "LIF or CubaLIF): netx blocks end in neurons")
+        blocks.append(_Block(synapse, items[i], flatten, delay_in, delay_out))
+        i += 1
+    return first, blocks
+
+
+def _input_layer(name: str, node: Any, shape: tuple[int, ...], dt: float
+                 ) -> tuple[LayerSpec, dict[str, Any], dict[str, Any]]:
+    """netx input layer from the first neuron node: (spec, report, input encoding)."""
+    nf = neuron_from_nir(node, name, dt)
+    if nf.filters_input:
+        raise _refuse(name, node, "the first neuron layer receives host currents directly: "
+                      "netx's input layer runs them as given, so it cannot filter them "
+                      "(tau_syn must equal dt)")
+    if np.any(nf.leak_bias != 0):
+        raise _refuse(name, node, "v_leak on the first neuron layer: netx's input layer has no "
+                      "neuron bias")
+    try:
+        gain = np.broadcast_to(nf.gain, shape)
+        ratio = np.broadcast_to(nf.threshold, shape) / gain
+    except ValueError:
+        raise _refuse(name, node, f"parameters of shape {nf.threshold.shape} do not fit the "
+                      f"input {shape}") from None
+    if not np.all(np.isfinite(ratio)) or np.ptp(ratio) > EXACT_TOLERANCE * np.abs(ratio).max():
+        raise _refuse(name, node, "v_threshold / gain differs between input neurons; the "
+                      "input layer has one threshold and one input scale")
+    theta = float(ratio.reshape(-1)[0])
+    scale = next((float(1 << k) for k in range(INPUT_SCALE_BITS + 1)
+                  if _near_int(theta * (1 << k)) and theta * (1 << k) <= THRESHOLD_MAX),
+                 INPUT_THRESHOLD_TARGET / max(theta, 1e-12))
+    threshold = int(np.clip(round(theta * scale), 0, THRESHOLD_MAX))
+    record = {"layer": 0, "nodes": [name], "exact": _near_int(theta * scale),
+              "scale": scale, "weight_max_abs_error": 0.0, "weight_rms_rel_error": 0.0,
+              "weights_clipped": 0, "bias_clipped": 0, "bias_max_abs_error": 0.0,
+              "threshold": theta * scale, "threshold_int": threshold,
+              "threshold_rel_error": abs(threshold - theta * scale) / max(theta * scale, 1e-12)}
+    encoding = {"kind": "current", "scale": scale,
+                "description": "round(x * scale) as a_in of the input layer on each step, x "
+                               "being the NIR graph's input"}
+    spec = LayerSpec(0, "input", shape, NeuronSpec(nf.i_decay, nf.v_decay, threshold))
+    return spec, record, encoding
+
+
+def _passthrough_input(shape: tuple[int, ...]) -> tuple[LayerSpec, dict[str, Any]]:
+    """An IF input layer with threshold 0: a binary input spike passes through unchanged."""
+    spec = LayerSpec(0, "input", shape, NeuronSpec(DECAY_UNITY, 0, 0))
+    encoding = {"kind": "spikes", "scale": 1.0,
+                "description": "binary spikes (0/1) into a pass-through input layer (IF, "
+                               "threshold 0) that netx needs before a first conv"}
+    return spec, encoding
+
+
+def _fold(block: _Block, nf: NeuronFloat, weight: np.ndarray, bias: np.ndarray | None,
+          out_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """Per-step gain into the weights, thresholds (if they differ) too, v_leak into bias."""
+    name, node = block.neuron
+    gain = _per_output(nf.gain, out_shape, "the input gain", name, node)
+    theta = _per_output(nf.threshold, out_shape, "v_threshold", name, node)
+    leak = _per_output(nf.leak_bias, out_shape, "v_leak", name, node)
+    if not np.all(np.isfinite(gain)) or np.any(gain == 0):
+        raise _refuse(name, node, "its input gain (r, w_in and time constants) is zero or not "
+                      "finite")
+    b = np.zeros(out_shape[0]) if bias is None else np.asarray(bias, np.float64).reshape(-1)
+    if nf.filters_input and np.any(b != 0):
+        raise _refuse(*block.synapse, f"a synaptic bias into '{name}' would be filtered by its "
+                      "decaying current (tau_syn > dt); Loihi adds bias to the voltage (express "
+                      "it as v_leak)")
+    expand = (-1,) + (1,) * (weight.ndim - 1)
+    w = weight * gain.reshape(expand)
+    total_bias = gain * b + leak
+    if np.ptp(theta) > EXACT_TOLERANCE * np.abs(theta).max():
+        w, total_bias, threshold = w / theta.reshape(expand), total_bias / theta, 1.0
+    else:
+        threshold = float(theta[0])
+    if threshold < 0:
+        raise _refuse(name, node, "v_threshold must be >= 0 on Loihi")
+    return w, (total_bias if np.any(total_bias != 0) else None), threshold
+
+
+def _block_spec(index: int, block: _Block, prev: tuple[int, ...], dt: float
+                ) -> tuple[LayerSpec, dict[str, Any]]:
+    name, node = block.synapse
+    weight = np.asarray(node.weight, dtype=np.float64)
+    bias = getattr(node, "bias", None)
+    if _kind(node) == "Conv2d":
+        if block.flatten or block.delay_in or block.delay_out:
+            raise _refuse(name, node, "netx conv layers take no flatten before them and no "
+                          "delays")
+        if len(prev) != 3 or weight.ndim != 4:
+            raise _refuse(name, node, f"needs a (C, H, W) input and (O, I, kH, kW) weights; "
+                          f"got input {prev}, weight {weight.shape}")
+        groups = int(np.asarray(node.groups).reshape(-1)[0])
+        if weight.shape[1] * groups != prev[0]:
+            raise _refuse(name, node, f"weight {weight.shape} with groups {groups} does not "
+                          f"fit {prev[0]} input channels")
+        stride, padding, dilation = _conv_geometry(name, node, weight.shape[2:])
+        out = (weight.shape[0],) + tuple(
+            _conv_out(prev[1 + j], weight.shape[2 + j], stride[j], padding[j], dilation[j])
+            for j in range(2))
+        kind, geometry = "conv", {"stride": stride, "padding": padding, "dilation": dilation,
+                                  "groups": groups}
+    else:
+        if len(prev) != 1 and not block.flatten:
+            raise _refuse(name, node, f"a dense layer after a {prev} layer needs a Flatten "
+                          "node before it")
+        inputs = int(np.prod(prev))
+        if weight.ndim != 2 or weight.shape[1] != inputs:
+            raise _refuse(name, node, f"weight {weight.shape} does not take the {inputs} "
+                          "inputs it receives")
+        out, kind, geometry = (weight.shape[0],), "dense", {}
+    nf = neuron_from_nir(block.neuron[1], block.neuron[0], dt)
+    w, b, threshold = _fold(block, nf, weight, bias, out)
+    w_int, b_int, th_int, record = _quantize(w, b, threshold)
+    delay = None
+    if block.delay_in or block.delay_out:
+        delay = np.zeros(w_int.shape, dtype=np.int64)
+        if block.delay_in:
+            steps = _delay_steps(*block.delay_in, dt)
+            if steps.size != w_int.shape[1]:
+                raise _refuse(*block.delay_in, f"{steps.size} delays for {w_int.shape[1]} "
+                              "inputs")
+            delay += steps.reshape(1, -1)
+        if block.delay_out:
+            steps = _delay_steps(*block.delay_out, dt)
+            if steps.size != w_int.shape[0]:
+                raise _refuse(*block.delay_out, f"{steps.size} delays for {w_int.shape[0]} "
+                              "outputs")
+            delay += steps.reshape(-1, 1)
+        if delay.max() > S.DELAY_RANGE.high:
+            raise _refuse(*block.delay_out, "input and output delays add up to more than "
+                          f"{S.DELAY_RANGE.high:g} steps")
+    spec = LayerSpec(index, kind, out, NeuronSpec(nf.i_decay, nf.v_decay, th_int), w_int,
+                     b_int, flatten_before=block.flatten, delay=delay, **geometry)
+    nodes = [p[0] for p in (block.delay_in, block.synapse, block.delay_out, block.neuron) if p]
+    record.update({"layer": index, "nodes": nodes, "i_decay": nf.i_decay,
+                   "i_decay_float": nf.i_decay_float, "v_decay": nf.v_decay,
+                   "v_decay_float": nf.v_decay_float})
+    return spec, record
+
+
+def _graph_dt(graph: Any, dt: float | None) -> float:
+    if dt is not None:
+        value = dt
+    else:
+        raw = (graph.metadata or {}).get(DT_KEY, DEFAULT_DT)
+        value = float(np.asarray(raw).reshape(-1)[0])
+    if not value > 0:
+        raise SlssnnError(f"dt must be > 0 seconds, got {value}")
+    return value
+
+
+def _json_meta(graph: Any, key: str) -> Any:
+    raw = (graph.metadata or {}).get(key)
+    if raw is None:
+        return None
+    raw = raw.decode() if isinstance(raw, bytes | np.bytes_) else str(raw)
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise SlssnnError(f"NIR graph: metadata '{key}' is not JSON") from None
+
+
+def graph_to_layers(graph: Any, dt: float | None = None
+                    ) -> tuple[list[LayerSpec], list[dict[str, Any]], dict[str, Any] | None]:
+    """(netx blocks, per-block quantization records, input encoding) of a NIR graph."""
+    dt = _graph_dt(graph, dt)
+    chain = _chain(graph)
+    shape = tuple(int(s) for s in np.asarray(chain[0][1].input_type["input"]).reshape(-1))
+    first, blocks = _blocks(chain)
+    layers: list[LayerSpec] = []
+    reports: list[dict[str, Any]] = []
+    encoding = None
+    if first is not None:
+        spec, record, encoding = _input_layer(*first, shape, dt)
+        record.update({"i_decay": spec.neuron.i_decay, "v_decay": spec.neuron.v_decay})
+        layers.append(spec)
+        reports.append(record)
+    elif blocks and _kind(blocks[0].synapse[1]) == "Conv2d":
+        spec, encoding = _passthrough_input(shape)
+        layers.append(spec)
+    if not blocks and first is None:
+        raise SlssnnError("NIR graph: no neuron layer between Input and Output")
+    prev, index = shape, len(layers)
+    for block in blocks:
+        index += int(block.flatten)
+        spec, record = _block_spec(index, block, prev, dt)
+        layers.append(spec)
+        reports.append(record)
+        prev, index = spec.shape, index + 1
+    return layers, reports, encoding
+
+
+def read_nir(path: str | os.PathLike[str]) -> Any:
+    """``nir.read`` with one-line errors."""
+    import nir
+
+    path = Path(path)
+    if not path.is_file():
+        raise SlssnnError(f"NIR graph {path}: no such file")
+    try:
+        return nir.read(path)
+    except Exception as exc:  # nir raises KeyError, OSError, ValueError... on foreign files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SlssnnError(f"NIR graph {path}: not a readable NIR file ({reason})") from None
+
+
+def convert_nir_to_netx(graph: Any, out: str | os.PathLike[str], timesteps: int | None = None,
+                        dt: float | None = None) -> Conversion:
+    """Write the netx file of a NIR graph (a ``nir.NIRGraph`` or a path) to ``out``.
+
+    ``timesteps``: T per sample, stored in our metadata (NIR has no T);
+    ``dt``: seconds per step (default: the graph's ``dt`` metadata, else
+    :data:`.nir_map.DEFAULT_DT`). Returns the written network and the
+    per-layer quantization report.
+    """
+    if isinstance(graph, str | os.PathLike):
+        source = str(graph)
+        graph = read_nir(graph)
+    else:
+        source = "NIRGraph object"
+    if timesteps is not None and timesteps < 1:
+        raise SlssnnError(f"timesteps must be >= 1, got {timesteps}")
+    layers, reports, encoding = graph_to_layers(graph, dt)
+    metadata = _json_meta(graph, SLSSNN_KEY)
+    from_slssnn = FORMAT_KEY in (graph.metadata or {})
+    if from_slssnn:
+        metadata = metadata or None  # a file without our metadata group stays without it
+    else:
+        metadata = {"source": f"NIR graph {source}", "dt": _graph_dt(graph, dt),
+                    "readout": "argmax of output spike counts; ties go to the lowest class "
+                               "index",
+                    "nir_quantization": reports}
+        if encoding is not None:
+            metadata["input_encoding"] = encoding
+    if timesteps is not None:
+        metadata = {**(metadata or {}), "timesteps": int(timesteps)}
+    extras = _json_meta(graph, NETX_KEY)
+    network = write_layers(out, layers, metadata, extras)
+    return Conversion(network, reports)
