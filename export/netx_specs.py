@@ -22,6 +22,9 @@ from slssnn.errors import SlssnnError
 from . import schema as S
 from .netx_reader import LayerSpec, NetxNetwork, read_network
 
+DEFAULT_EXTRA = {"neuron_type": "CUBA", S.REF_DELAY: 1, S.GRADED: False}
+"""What slssnn's writer puts in every neuron group when no source file says otherwise."""
+
 
 def _put_type(group: h5py.Group, kind: str) -> None:
     group.create_dataset(S.TYPE, data=np.array([kind.encode("ascii")], dtype="S10"))
@@ -31,10 +34,12 @@ def _put_neuron(group: h5py.Group, spec: LayerSpec, extra: dict[str, Any]) -> No
     neuron = group.create_group(S.NEURON)
     neuron.create_dataset(S.TYPE, data=np.bytes_(extra.get("neuron_type", "CUBA").encode()))
     for key, value in ((S.I_DECAY, spec.neuron.i_decay), (S.V_DECAY, spec.neuron.v_decay),
-                       (S.V_TH_MANT, spec.neuron.threshold),
-                       (S.REF_DELAY, extra.get(S.REF_DELAY, 1))):
+                       (S.V_TH_MANT, spec.neuron.threshold)):
         neuron.create_dataset(key, data=np.int64(value))
-    neuron.create_dataset(S.GRADED, data=np.bool_(extra.get(S.GRADED, False)))
+    if S.REF_DELAY in extra:
+        neuron.create_dataset(S.REF_DELAY, data=np.int64(extra[S.REF_DELAY]))
+    if S.GRADED in extra:
+        neuron.create_dataset(S.GRADED, data=np.bool_(extra[S.GRADED]))
 
 
 def _compact_delay(delay: np.ndarray) -> np.ndarray:
@@ -73,8 +78,9 @@ def write_layers(path: str | os.PathLike[str], layers: list[LayerSpec],
     """Write ``layers`` (a flatten group before each ``flatten_before`` dense) to ``path``.
 
     ``extras[i]`` (per netx layer group, flatten groups included) may give the
-    neuron ``neuron_type``, ``refDelay``, ``gradedSpike`` and an input layer's
-    ``input_weight``/``input_bias``; defaults: CUBA, 1, False, none.
+    neuron ``neuron_type``, ``refDelay``, ``gradedSpike`` (each written only if
+    given) and an input layer's ``input_weight``/``input_bias``; without
+    ``extras``: :data:`DEFAULT_EXTRA`.
     Returns the validated file's contents.
     """
     path = Path(path)
@@ -90,7 +96,8 @@ def write_layers(path: str | os.PathLike[str], layers: list[LayerSpec],
                 if spec.flatten_before:
                     _put_type(root.create_group(str(index)), "flatten")
                     index += 1
-                extra = extras[index] if extras is not None and index < len(extras) else {}
+                extra = DEFAULT_EXTRA if extras is None or index >= len(extras) \
+                    else extras[index]
                 _write_block(root.create_group(str(index)), spec, extra)
                 index += 1
             if metadata is not None:

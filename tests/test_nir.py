@@ -1,0 +1,312 @@
+"""NIR interoperability: round trips integer by integer, hand-built graphs on both engines,
+and refusals that name the node."""
+
+from pathlib import Path
+
+import h5py
+import nir
+import numpy as np
+import pytest
+from netfactory import random_digits_net, random_images, random_net
+
+from slssnn.cli import main
+from slssnn.errors import SlssnnError
+from slssnn.export.netx_reader import read_network
+from slssnn.export.netx_writer import export_network
+from slssnn.export.nir_export import convert_netx_to_nir, network_to_nir
+from slssnn.export.nir_import import convert_nir_to_netx
+from slssnn.lava_runtime.simulate import simulate
+from slssnn.training.checkpoint import save_checkpoint
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "lava-dl-nets"
+pytestmark = pytest.mark.timeout(300)
+
+SPEC_FIELDS = ("index", "type", "shape", "neuron", "stride", "padding", "dilation", "groups",
+               "flatten_before")
+NEURON_RAW = ("type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike")
+
+
+def _raw_neurons(path: Path) -> list[dict]:
+    """Every layer's neuron fields and input transform as stored in the file."""
+    out = []
+    with h5py.File(path, "r") as f:
+        for i in range(len(f["layer"])):
+            g = f["layer"][str(i)]
+            entry = {k: np.asarray(g["neuron"][k][()]).tolist() for k in NEURON_RAW
+                     if "neuron" in g and k in g["neuron"]}
+            if np.asarray(g["type"][()]).reshape(-1)[0] == b"input":
+                entry.update({k: np.asarray(g[k][()]).tolist() for k in ("weight", "bias")
+                              if k in g})
+            out.append(entry)
+    return out
+
+
+def assert_same_network(a_path: Path, b_path: Path) -> None:
+    """Integer arrays, geometry, neuron fields and metadata identical."""
+    a, b = read_network(a_path), read_network(b_path)
+    assert len(a.layers) == len(b.layers)
+    for x, y in zip(a.layers, b.layers, strict=True):
+        for f in SPEC_FIELDS:
+            assert getattr(x, f) == getattr(y, f), (x.name, f)
+        for f in ("weight", "bias", "delay"):
+            u, v = getattr(x, f), getattr(y, f)
+            assert (u is None) == (v is None), (x.name, f)
+            if u is not None:
+                assert u.dtype == v.dtype and np.array_equal(u, v), (x.name, f)
+    assert a.metadata == b.metadata
+    assert _raw_neurons(a_path) == _raw_neurons(b_path)
+
+
+def round_trip(src: Path, tmp_path: Path) -> Path:
+    """netx -> NIR file -> netx, through nir.write / nir.read."""
+    convert_netx_to_nir(src, tmp_path / "graph.nir")
+    out = tmp_path / "back.net"
+    convert_nir_to_netx(tmp_path / "graph.nir", out)
+    return out
+
+
+def assert_same_spikes(a: Path, b: Path, **inputs) -> None:
+    ra = simulate(a, backend="emulator", **inputs)
+    rb = simulate(b, backend="emulator", **inputs)
+    for x, y in zip(ra.layers, rb.layers, strict=True):
+        assert np.array_equal(x.spikes, y.spikes), x.name
+    assert ra.layers[-1].spikes.sum() > 0
+
+
+def test_ours_to_nir_to_netx_is_identical(tmp_path):
+    model = random_digits_net(timesteps=4, seed=3)
+    src = tmp_path / "ours.net"
+    export_network(model, src, {"note": "test"})
+    graph = network_to_nir(read_network(src))
+    kinds = [type(n).__name__ for n in graph.nodes.values()]
+    assert kinds == ["Input", "IF", "Conv2d", "IF", "Conv2d", "IF", "Flatten", "Linear", "IF",
+                     "Linear", "IF", "Output"]
+    back = round_trip(src, tmp_path)
+    assert_same_network(src, back)
+    currents = model.input_layer.currents(random_images(3, (1, 8, 8))).numpy()
+    lava_order = np.swapaxes(currents, 1, 3)[..., None].repeat(6, axis=-1)  # (B, W, H, C, T)
+    assert_same_spikes(src, back, steps=6, spikes=lava_order)
+
+
+def test_leaky_cuba_bias_and_delays_round_trip(tmp_path):
+    """LIF and CubaLIF (bias as v_leak) layers, per-input and per-output dense delays."""
+    model = random_net(timesteps=4, bias=True, v_decay=300, seed=5)
+    src = tmp_path / "leaky.net"
+    export_network(model, src)
+    with h5py.File(src, "r+") as f:
+        f["layer/2/neuron/iDecay"][()] = 1000  # conv with a decaying current: CubaLIF
+        f["layer/5/neuron/iDecay"][()] = 2048
+        f["layer/5"].create_dataset("delay", data=np.arange(12) % 4)  # per output
+        f["layer/6"].create_dataset("delay", data=np.arange(12) % 3)  # per input
+    graph = network_to_nir(read_network(src))
+    assert type(graph.nodes["L2_neuron"]).__name__ == "CubaLIF"
+    assert type(graph.nodes["L5_delay_out"]).__name__ == "Delay"
+    assert type(graph.nodes["L6_delay_in"]).__name__ == "Delay"
+    back = round_trip(src, tmp_path)
+    assert_same_network(src, back)
+    currents = model.input_layer.currents(random_images(2)).numpy()
+    assert_same_spikes(src, back, steps=12,
+                       spikes=np.swapaxes(currents, 1, 3)[..., None].repeat(12, axis=-1))
+
+
+def test_lava_dl_tinynet_round_trip(tmp_path):
+    src = SHARED / "tinynet" / "tiny.net"
+    back = round_trip(src, tmp_path)
+    assert_same_network(src, back)
+    assert_same_spikes(src, back, steps=20, bias=np.load(SHARED / "tinynet" / "input_bias.npy"),
+                       reset_interval=17)
+
+
+def test_lava_dl_oxford_round_trip(tmp_path):
+    src = SHARED / "oxford" / "network.net"
+    back = round_trip(src, tmp_path)
+    assert_same_network(src, back)
+    events = np.load(SHARED / "oxford" / "input.npy")
+    spikes = np.zeros((200, 400), dtype=np.int64)
+    keep = events[:, 2] < 400
+    spikes[events[keep, 0].astype(int), np.floor(events[keep, 2]).astype(int)] = 1
+    assert_same_spikes(src, back, steps=400, spikes=spikes)
+
+
+def test_per_synapse_delays_are_refused(tmp_path):
+    src = tmp_path / "oxford.net"
+    src.write_bytes((SHARED / "oxford" / "network.net").read_bytes())
+    with h5py.File(src, "r+") as f:
+        f["layer/0"].create_dataset("delay", data=np.random.default_rng(0).integers(
+            0, 5, size=(256, 200)))
+    with pytest.raises(SlssnnError, match=r"layer 0 \(dense\): per-synapse delays cannot be "
+                                          "expressed in NIR"):
+        convert_netx_to_nir(src, tmp_path / "x.nir")
+    assert not (tmp_path / "x.nir").exists()
+
+
+def test_cli_export_and_convert(tmp_path, capsys):
+    model = random_digits_net(timesteps=4, seed=1)
+    save_checkpoint(tmp_path / "checkpoint.pt", model, {"config": {}})
+    assert main(["export", str(tmp_path / "checkpoint.pt"), "-o", str(tmp_path / "a.net")]) == 0
+    assert main(["export", str(tmp_path / "checkpoint.pt"), "--format", "nir",
+                 "-o", str(tmp_path / "a.nir")]) == 0
+    assert main(["convert", str(tmp_path / "a.nir"), "-o", str(tmp_path / "b.net")]) == 0
+    assert "exact" in capsys.readouterr().out
+    assert_same_network(tmp_path / "a.net", tmp_path / "b.net")
+    assert main(["convert", str(tmp_path / "b.net"), "-o", str(tmp_path / "c.nir")]) == 0
+    assert main(["convert", str(tmp_path / "c.nir"), "-o", str(tmp_path / "c.net"),
+                 "--timesteps", "7"]) == 0
+    assert read_network(tmp_path / "c.net").metadata["timesteps"] == 7
+    (tmp_path / "junk.nir").write_bytes(b"not hdf5")
+    assert main(["convert", str(tmp_path / "junk.nir"), "-o", str(tmp_path / "d.net")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("slssnn: error:") and "\n" not in err
+
+
+# --- graphs written by hand with the nir package (not by our exporter) ---------------------
+
+def _lif(shape, tau, thr, dt=1e-4):
+    shape = tuple(shape)
+    return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, tau / dt),
+                   v_leak=np.zeros(shape), v_threshold=np.full(shape, thr),
+                   v_reset=np.zeros(shape))
+
+
+def conv_graph(rng) -> nir.NIRGraph:
+    """Input currents -> IF -> Conv2d -> LIF -> Flatten -> Linear -> CubaLIF (v_leak)."""
+    return nir.NIRGraph(nodes={
+        "in": nir.Input(input_type=np.array([2, 6, 6])),
+        "encode": nir.IF(r=np.full((2, 6, 6), 0.5), v_threshold=np.full((2, 6, 6), 3.0)),
+        "conv": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0.3, 0.5, (4, 2, 3, 3)),
+                           stride=2, padding=1, dilation=1, groups=1,
+                           bias=rng.normal(0.1, 0.1, 4)),
+        "lif": _lif((4, 3, 3), 8e-4, 1.0),
+        "flat": nir.Flatten(input_type={"input": np.array([4, 3, 3])}, start_dim=0),
+        "fc": nir.Linear(weight=rng.normal(0.2, 0.4, (5, 36))),
+        "cuba": nir.CubaLIF(tau_syn=np.full(5, 2e-4), tau_mem=np.full(5, 4e-4),
+                            r=np.full(5, 4.0), v_leak=np.full(5, 0.2),
+                            v_threshold=np.linspace(0.8, 1.6, 5), w_in=np.full(5, 2.0)),
+        "out": nir.Output(output_type=np.array([5])),
+    }, edges=[("in", "encode"), ("encode", "conv"), ("conv", "lif"), ("lif", "flat"),
+              ("flat", "fc"), ("fc", "cuba"), ("cuba", "out")])
+
+
+def dense_graph(rng) -> nir.NIRGraph:
+    """Input spikes -> Delay -> Affine -> LIF -> Affine -> Delay -> IF."""
+    return nir.NIRGraph(nodes={
+        "in": nir.Input(input_type=np.array([20])),
+        "d_in": nir.Delay(delay=rng.integers(0, 3, 20) * 1e-4),
+        "fc1": nir.Affine(weight=rng.normal(0.4, 0.6, (16, 20)), bias=rng.normal(0, 0.1, 16)),
+        "lif1": _lif((16,), 1e-3, 1.5),
+        "fc2": nir.Affine(weight=rng.normal(0.3, 0.5, (6, 16)), bias=np.zeros(6)),
+        "d_out": nir.Delay(delay=np.arange(6) * 1e-4),
+        "if2": nir.IF(r=np.ones(6), v_threshold=np.ones(6)),
+        "out": nir.Output(output_type=np.array([6])),
+    }, edges=[("in", "d_in"), ("d_in", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"),
+              ("fc2", "d_out"), ("d_out", "if2"), ("if2", "out")])
+
+
+@pytest.mark.parametrize("make", [conv_graph, dense_graph])
+def test_hand_built_graph_runs_equal_on_emulator_and_lava(tmp_path, make):
+    rng = np.random.default_rng(4)
+    graph = make(rng)
+    nir.write(tmp_path / "hand.nir", graph)
+    result = convert_nir_to_netx(tmp_path / "hand.nir", tmp_path / "hand.net", timesteps=10)
+    assert not all(r["exact"] for r in result.report)  # floats had to be quantized
+    assert all(r["weight_max_abs_error"] <= 1.0 for r in result.report)  # half a step of 2
+    net = read_network(tmp_path / "hand.net")
+    shape = net.input_shape
+    lava_shape = tuple(reversed(shape)) if len(shape) == 3 else shape
+    steps = 16
+    if make is conv_graph:  # currents into the input layer
+        inputs = rng.integers(0, 5, size=lava_shape + (steps,))
+    else:  # spikes into the first synapse
+        inputs = (rng.random(lava_shape + (steps,)) < 0.4).astype(np.int64)
+    emu = simulate(tmp_path / "hand.net", steps=steps, spikes=inputs, backend="emulator")
+    lava = simulate(tmp_path / "hand.net", steps=steps, spikes=inputs, backend="lava",
+                    timeout=240)
+    for a, b in zip(emu.layers, lava.layers, strict=True):
+        assert np.array_equal(a.spikes, b.spikes), a.name
+        assert a.spikes.sum() > 0, a.name
+
+
+def test_hand_built_graph_folds_gain_threshold_and_leak(tmp_path):
+    """The integers follow the documented folding: gain r, per-neuron thresholds, v_leak."""
+    rng = np.random.default_rng(4)
+    net = convert_nir_to_netx(conv_graph(rng), tmp_path / "c.net").network
+    inp, conv, fc = net.layers
+    assert inp.type == "input" and inp.neuron.threshold == 6  # 3.0 / r 0.5, input scale 1
+    assert net.metadata["input_encoding"]["scale"] == 1.0
+    assert (conv.neuron.i_decay, conv.neuron.v_decay) == (4096, 512)  # dt/tau = 1/8
+    assert (fc.neuron.i_decay, fc.neuron.v_decay) == (2048, 1024)
+    assert np.abs(conv.weight).max() == 254 and fc.bias is not None
+    assert fc.neuron.threshold > 1  # per-neuron thresholds folded into the weights
+
+
+# --- refusals: one line, naming the node and why -------------------------------------------
+
+def _graph(nodes, edges):
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+def _chain(*named):
+    nodes = dict(named)
+    names = list(nodes)
+    return _graph(nodes, list(zip(names[:-1], names[1:], strict=True)))
+
+
+REFUSALS = {
+    "pooling": (lambda: _chain(
+        ("in", nir.Input(np.array([1, 4, 4]))), ("n0", nir.IF(r=np.ones((1, 4, 4)),
+                                                              v_threshold=np.ones((1, 4, 4)))),
+        ("pool", nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                               padding=np.array([0, 0]))),
+        ("out", nir.Output(np.array([1, 2, 2])))),
+        r"NIR node 'pool' \(SumPool2d\): pooling"),
+    "recurrence": (lambda: _graph({
+        "in": nir.Input(np.array([3])), "fc": nir.Linear(weight=np.eye(3)),
+        "lif": _lif((3,), 1e-3, 1.0), "rec": nir.Linear(weight=np.eye(3)),
+        "out": nir.Output(np.array([3]))},
+        [("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "out")]),
+        r"closes a loop: recurrence is not supported"),
+    "v_reset": (lambda: _chain(
+        ("in", nir.Input(np.array([3]))), ("fc", nir.Linear(weight=np.eye(3))),
+        ("if", nir.IF(r=np.ones(3), v_threshold=np.ones(3), v_reset=np.full(3, -0.5))),
+        ("out", nir.Output(np.array([3])))),
+        r"NIR node 'if' \(IF\): v_reset must be 0"),
+    "per-neuron tau": (lambda: _chain(
+        ("in", nir.Input(np.array([3]))), ("fc", nir.Linear(weight=np.eye(3))),
+        ("lif", nir.LIF(tau=np.array([1e-3, 2e-3, 3e-3]), r=np.ones(3), v_leak=np.zeros(3),
+                        v_threshold=np.ones(3))),
+        ("out", nir.Output(np.array([3])))),
+        r"NIR node 'lif' \(LIF\): dt/tau differs between neurons"),
+    "filtered bias": (lambda: _chain(
+        ("in", nir.Input(np.array([3]))),
+        ("fc", nir.Affine(weight=np.eye(3), bias=np.ones(3))),
+        ("cuba", nir.CubaLIF(tau_syn=np.full(3, 2e-4), tau_mem=np.full(3, 4e-4),
+                             r=np.full(3, 4.0), v_leak=np.zeros(3), v_threshold=np.ones(3),
+                             w_in=np.full(3, 2.0))),
+        ("out", nir.Output(np.array([3])))),
+        r"NIR node 'fc' \(Affine\): a synaptic bias into 'cuba' would be filtered"),
+    "non-spiking": (lambda: _chain(
+        ("in", nir.Input(np.array([3]))), ("fc", nir.Linear(weight=np.eye(3))),
+        ("li", nir.LI(tau=np.ones(3), r=np.ones(3), v_leak=np.zeros(3))),
+        ("out", nir.Output(np.array([3])))),
+        r"NIR node 'li' \(LI\): a non-spiking leaky integrator"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_unmappable_graphs_are_refused_naming_the_node(tmp_path, case):
+    make, message = REFUSALS[case]
+    nir.write(tmp_path / "bad.nir", make())
+    with pytest.raises(SlssnnError, match=message) as info:
+        convert_nir_to_netx(tmp_path / "bad.nir", tmp_path / "bad.net")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "bad.net").exists()
+
+
+def test_export_refuses_what_nir_cannot_express(tmp_path):
+    model = random_net(timesteps=4, bias=False, v_decay=0, seed=2)
+    src = tmp_path / "if.net"
+    export_network(model, src)
+    with h5py.File(src, "r+") as f:
+        f["layer/1/neuron/iDecay"][()] = 100  # a decaying current into a non-leaky voltage
+    with pytest.raises(SlssnnError, match=r"layer 1 \(conv\): a decaying current"):
+        network_to_nir(read_network(src))
