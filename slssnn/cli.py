@@ -97,8 +97,56 @@ def cmd_export(args: argparse.Namespace) -> None:
     provenance = {"checkpoint": str(Path(args.checkpoint).resolve()),
                   "train_config": record.get("config", {}),
                   "test_accuracy_quantized_pytorch": record.get("test_accuracy_quantized_pytorch")}
+    if args.format == "nir":
+        _export_nir(model, out, provenance)
+        return
     net = export_network(model, out, provenance)
     print(f"wrote {out} ({len(net.layers)} blocks)")
+
+
+def _export_nir(model: Any, out: Path, provenance: dict[str, Any]) -> None:
+    """The checkpoint's netx integers (as 'export' writes them), as a NIR graph."""
+    import tempfile
+
+    from slssnn.export.netx_writer import export_network
+    from slssnn.export.nir_export import convert_netx_to_nir
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        net_path = Path(tmp) / "network.net"
+        export_network(model, net_path, provenance)
+        graph = convert_netx_to_nir(net_path, out)
+    print(f"wrote {out} (NIR graph, {len(graph.nodes)} nodes)")
+
+
+def cmd_convert(args: argparse.Namespace) -> None:
+    """netx -> NIR, or NIR -> netx on Loihi's grid (with the per-layer quantization report)."""
+    from slssnn.export.nir_export import convert_netx_to_nir
+    from slssnn.export.nir_import import convert_nir_to_netx, read_nir
+
+    out = _output_file(args.output)
+    source = Path(args.source)
+    if not source.is_file():
+        raise SlssnnError(f"{source}: no such file")
+    if _is_nir(source):
+        if args.dt is not None and args.dt <= 0:
+            raise SlssnnError(f"--dt must be > 0 seconds, got {args.dt}")
+        result = convert_nir_to_netx(read_nir(source), out, args.timesteps, args.dt)
+        print(result.format_report())
+        print(f"wrote {out} (netx, {len(result.network.layers)} blocks)")
+        return
+    graph = convert_netx_to_nir(source, out, args.dt if args.dt is not None else 1e-4)
+    print(f"wrote {out} (NIR graph, {len(graph.nodes)} nodes)")
+
+
+def _is_nir(path: Path) -> bool:
+    """A NIR file holds a top-level 'node' group; a netx file a 'layer' group."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            return "node" in handle and "layer" not in handle
+    except OSError:
+        raise SlssnnError(f"{path}: not an HDF5 file (netx or NIR)") from None
 
 
 def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
@@ -271,7 +319,22 @@ def build_parser() -> argparse.ArgumentParser:
                                    "netx HDF5 file that lava-dl's netx.hdf5.Network loads.")
     p.add_argument("checkpoint", help="checkpoint.pt written by 'slssnn train'")
     p.add_argument("-o", "--output", required=True, help="network file to write (.net)")
+    p.add_argument("--format", choices=("netx", "nir"), default="netx",
+                   help="netx HDF5 (default) or a NIR graph (docs/nir.md)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("convert", help="netx <-> NIR (networks from snnTorch, Norse, sinabs...)",
+                       description="Convert a netx network to a NIR graph, or a NIR graph to a "
+                                   "netx network quantized to Loihi's grid, printing the "
+                                   "quantization error per layer. See docs/nir.md.")
+    p.add_argument("source", help="netx network (.net) or NIR graph (.nir)")
+    p.add_argument("-o", "--output", required=True, help="file to write (.nir or .net)")
+    p.add_argument("--timesteps", "-T", type=_positive_int, default=None,
+                   help="NIR -> netx: time steps T per sample, stored in the network's metadata")
+    p.add_argument("--dt", type=_positive_float, default=None, metavar="SECONDS",
+                   help="seconds per netx step for NIR time constants (default: the graph's "
+                        "'dt' metadata, else 1e-4, snnTorch's convention)")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("run", help="run a network on a dataset's test split, count activity",
                        description="Run the test split through a netx network; write accuracy, "
