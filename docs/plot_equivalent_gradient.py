@@ -10,14 +10,21 @@ and compares the measured spike count with two linearisations of the count:
   (``training/stcb.py``);
 - ``leaky``: ``T * r(A / T)``, the steady-state count of a leaky neuron under
   constant drive (``training/stcb.py: leaky_rate``), which is ``clamp`` when
-  ``vDecay = 0``.
+  ``vDecay = 0``;
+- ``residue``: ``clamp(A / (theta + |A / T| / 2), 0, T)``, a reset-residue
+  heuristic for comparison only (not used in training): each spike throws
+  away about half a step's input above the threshold.
 
 It writes ``docs/equivalent_gradient.png`` (expected count vs ``A / theta``
-for an IF and a leaky neuron at T = 4 and 16, with the two linearisations)
+for an IF and a leaky neuron at T = 4 and 16, with the linearisations)
 and prints the mean absolute deviation, in spikes per window, of each
 linearisation from the true count, over all drawn samples::
 
     .venv/bin/python docs/plot_equivalent_gradient.py [--samples N] [--out PNG]
+        [--checkpoint runs/demo/checkpoint.pt]
+
+``--checkpoint`` also measures every block of a trained network on the first
+360 test samples of its dataset: the same deviation, from real spike trains.
 """
 
 from __future__ import annotations
@@ -44,8 +51,8 @@ class Measurement:
     """Samples of one neuron setting: aggregate input, true count, both linearisations.
 
     All arrays have shape ``(samples,)``; ``x = A / theta`` (spikes), ``count``
-    the true spike count of the window, ``clamp`` and ``leaky`` the two
-    linearisations at the same ``A``.
+    the true spike count of the window, ``clamp``, ``leaky`` and ``residue``
+    the linearisations at the same ``A``.
     """
 
     timesteps: int
@@ -55,6 +62,7 @@ class Measurement:
     count: np.ndarray
     clamp: np.ndarray
     leaky: np.ndarray
+    residue: np.ndarray
 
     def mad(self, which: str) -> float:
         """Mean absolute deviation (spikes per window) of a linearisation from the true count."""
@@ -102,8 +110,14 @@ def measure(timesteps: int, i_decay: int = 4096, v_decay: int = 0, samples: int 
     x = aggregate / threshold
     clamp = x.clamp(0, timesteps)
     leaky = timesteps * leaky_rate(aggregate / timesteps, float(threshold), v_decay)
+    residue = residue_count(x.numpy(), timesteps)
     return Measurement(timesteps, i_decay, v_decay, x.numpy(), count.numpy(),
-                       clamp.numpy(), leaky.clamp(0, timesteps).numpy())
+                       clamp.numpy(), leaky.clamp(0, timesteps).numpy(), residue)
+
+
+def residue_count(x: np.ndarray, timesteps: int) -> np.ndarray:
+    """``clamp(A / (theta + |A/T| / 2), 0, T)`` for ``x = A / theta`` (reset-residue heuristic)."""
+    return np.clip(x / (1 + np.abs(x / timesteps) / 2), 0, timesteps)
 
 
 def constant_drive_count(x: np.ndarray, timesteps: int, v_decay: int,
@@ -139,6 +153,8 @@ def plot(measurements: dict[tuple[int, int], Measurement], out: Path) -> None:
                     label="constant drive (staircase)")
             ax.plot(grid, np.clip(grid, 0, steps), "k--", lw=1.5,
                     label=f"clamp(A/θ, 0, T)  MAD {m.mad('clamp'):.2f}")
+            ax.plot(grid, residue_count(grid, steps), color="tab:green", ls="-.", lw=1.2,
+                    label=f"residue heuristic  MAD {m.mad('residue'):.2f}")
             if v_decay:
                 lk = steps * leaky_rate(torch.from_numpy(grid * THRESHOLD / steps),
                                         float(THRESHOLD), v_decay).clamp(0, 1).numpy()
@@ -165,21 +181,62 @@ def table(samples: int) -> list[Measurement]:
     return rows
 
 
+def checkpoint_deviation(path: Path, samples: int = 360) -> list[tuple[int, float, float, float]]:
+    """Per block of a trained checkpoint: ``(vth, MAD all, MAD where 0 < A < T theta, share)``.
+
+    ``A = f_int(c_in) + T * b_int`` from the block's input counts and its
+    integer parameters, the true count from the PyTorch evaluation (which is
+    Lava's, spike for spike); MAD of ``clamp(A / theta, 0, T)`` in spikes per
+    window, over all neurons and samples, and over those inside the clamp's
+    linear range (``share`` of them).
+    """
+    from slssnn.training.checkpoint import load_checkpoint
+    from slssnn.training.datasets import load_dataset
+
+    model, _ = load_checkpoint(path)
+    cfg = model.config
+    images = load_dataset(cfg.name, timesteps=cfg.timesteps).test.images[:samples]
+    with torch.no_grad():
+        _, trace = model(images)
+        rows = []
+        for i, (block, flatten) in enumerate(zip(model.blocks, model.flatten_before,
+                                                 strict=True)):
+            counts_in = trace[i].sum(0)
+            counts_in = counts_in.flatten(1) if flatten else counts_in
+            q = block.quantized()
+            aggregate = block._apply_synapse(counts_in, q.weight)
+            if q.bias is not None:
+                aggregate = aggregate + cfg.timesteps * q.bias.view(block._bias_shape())
+            x = aggregate / q.threshold
+            deviation = (trace[i + 1].sum(0) - x.clamp(0, cfg.timesteps)).abs()
+            inside = (x > 0) & (x < cfg.timesteps)
+            rows.append((int(q.threshold), float(deviation.mean()),
+                         float(deviation[inside].mean()), float(inside.float().mean())))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=20000, help="samples per panel")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name(
         "equivalent_gradient.png"), help="PNG to write")
+    parser.add_argument("--checkpoint", type=Path, help="also measure a trained checkpoint")
     args = parser.parse_args()
     measurements = {(v, t): measure(t, 4096, v, args.samples) for _, v in SETTINGS for t in STEPS}
     plot(measurements, args.out)
     print(f"wrote {args.out}")
     print("mean absolute deviation from the true count (spikes per window), "
           f"{args.samples} samples each")
-    print(f"{'T':>3} {'iDecay':>6} {'vDecay':>6} {'clamp':>7} {'leaky':>7} {'count':>7}")
+    print(f"{'T':>3} {'iDecay':>6} {'vDecay':>6} {'clamp':>7} {'leaky':>7} {'residue':>7} "
+          f"{'count':>7}")
     for m in table(args.samples):
         print(f"{m.timesteps:>3} {m.i_decay:>6} {m.v_decay:>6} {m.mad('clamp'):7.3f} "
-              f"{m.mad('leaky'):7.3f} {m.count.mean():7.3f}")
+              f"{m.mad('leaky'):7.3f} {m.mad('residue'):7.3f} {m.count.mean():7.3f}")
+    if args.checkpoint:
+        print(f"{args.checkpoint}: |count - clamp(A/theta, 0, T)| per block")
+        for i, (vth, mad_all, mad_in, share) in enumerate(checkpoint_deviation(args.checkpoint)):
+            print(f"block {i}: vth {vth:6d}  MAD {mad_all:.3f} (all)  {mad_in:.3f} "
+                  f"(0 < A < T theta, {share:.0%} of neurons)")
 
 
 if __name__ == "__main__":
