@@ -63,6 +63,8 @@ class Measurement:
     clamp: np.ndarray
     leaky: np.ndarray
     residue: np.ndarray
+    spread: float
+    """Mean over samples of the standard deviation of ``a[t]`` over the window, over theta."""
 
     def mad(self, which: str) -> float:
         """Mean absolute deviation (spikes per window) of a linearisation from the true count."""
@@ -111,8 +113,9 @@ def measure(timesteps: int, i_decay: int = 4096, v_decay: int = 0, samples: int 
     clamp = x.clamp(0, timesteps)
     leaky = timesteps * leaky_rate(aggregate / timesteps, float(threshold), v_decay)
     residue = residue_count(x.numpy(), timesteps)
+    spread = float(a_in.double().std(0, unbiased=False).mean() / threshold)
     return Measurement(timesteps, i_decay, v_decay, x.numpy(), count.numpy(),
-                       clamp.numpy(), leaky.clamp(0, timesteps).numpy(), residue)
+                       clamp.numpy(), leaky.clamp(0, timesteps).numpy(), residue, spread)
 
 
 def residue_count(x: np.ndarray, timesteps: int) -> np.ndarray:
@@ -181,14 +184,18 @@ def table(samples: int) -> list[Measurement]:
     return rows
 
 
-def checkpoint_deviation(path: Path, samples: int = 360) -> list[tuple[int, float, float, float]]:
-    """Per block of a trained checkpoint: ``(vth, MAD all, MAD where 0 < A < T theta, share)``.
+def checkpoint_deviation(path: Path, samples: int = 360
+                         ) -> list[tuple[int, float, float, float, float]]:
+    """Per block of a trained checkpoint: ``(vth, MAD all, MAD where 0 < A < T theta, share,
+    step spread)``.
 
     ``A = f_int(c_in) + T * b_int`` from the block's input counts and its
     integer parameters, the true count from the PyTorch evaluation (which is
     Lava's, spike for spike); MAD of ``clamp(A / theta, 0, T)`` in spikes per
     window, over all neurons and samples, and over those inside the clamp's
-    linear range (``share`` of them).
+    linear range (``share`` of them); ``step spread`` is the standard
+    deviation of a neuron's input ``a[t]`` over the window, over ``theta``
+    (mean over neurons and samples).
     """
     from slssnn.training.checkpoint import load_checkpoint
     from slssnn.training.datasets import load_dataset
@@ -204,6 +211,10 @@ def checkpoint_deviation(path: Path, samples: int = 360) -> list[tuple[int, floa
             counts_in = trace[i].sum(0)
             counts_in = counts_in.flatten(1) if flatten else counts_in
             q = block.quantized()
+            spikes_in = trace[i].flatten(2) if flatten else trace[i]
+            per_step = block._apply_synapse(spikes_in.flatten(0, 1), q.weight)
+            per_step = per_step.unflatten(0, spikes_in.shape[:2])  # (T, B, *out_shape)
+            spread = float(per_step.std(0, unbiased=False).mean() / q.threshold)
             aggregate = block._apply_synapse(counts_in, q.weight)
             if q.bias is not None:
                 aggregate = aggregate + cfg.timesteps * q.bias.view(block._bias_shape())
@@ -211,7 +222,8 @@ def checkpoint_deviation(path: Path, samples: int = 360) -> list[tuple[int, floa
             deviation = (trace[i + 1].sum(0) - x.clamp(0, cfg.timesteps)).abs()
             inside = (x > 0) & (x < cfg.timesteps)
             rows.append((int(q.threshold), float(deviation.mean()),
-                         float(deviation[inside].mean()), float(inside.float().mean())))
+                         float(deviation[inside].mean()), float(inside.float().mean()),
+                         spread))
     return rows
 
 
@@ -225,6 +237,8 @@ def main() -> None:
     measurements = {(v, t): measure(t, 4096, v, args.samples) for _, v in SETTINGS for t in STEPS}
     plot(measurements, args.out)
     print(f"wrote {args.out}")
+    spreads = ", ".join(f"{m.spread:.2f} at T = {t}" for (v, t), m in measurements.items() if not v)
+    print(f"step spread (std of a[t] over the window / theta): {spreads}")
     print("mean absolute deviation from the true count (spikes per window), "
           f"{args.samples} samples each")
     print(f"{'T':>3} {'iDecay':>6} {'vDecay':>6} {'clamp':>7} {'leaky':>7} {'residue':>7} "
@@ -234,9 +248,10 @@ def main() -> None:
               f"{m.mad('leaky'):7.3f} {m.mad('residue'):7.3f} {m.count.mean():7.3f}")
     if args.checkpoint:
         print(f"{args.checkpoint}: |count - clamp(A/theta, 0, T)| per block")
-        for i, (vth, mad_all, mad_in, share) in enumerate(checkpoint_deviation(args.checkpoint)):
+        for i, (vth, mad_all, mad_in, share, spread) in enumerate(
+                checkpoint_deviation(args.checkpoint)):
             print(f"block {i}: vth {vth:6d}  MAD {mad_all:.3f} (all)  {mad_in:.3f} "
-                  f"(0 < A < T theta, {share:.0%} of neurons)")
+                  f"(0 < A < T theta, {share:.0%} of neurons)  step spread {spread:.2f} theta")
 
 
 if __name__ == "__main__":
