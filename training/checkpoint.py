@@ -9,9 +9,11 @@ from the stored config; the architecture never comes from the command line.
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from slssnn.atomic import atomic_path
@@ -27,8 +29,9 @@ def save_checkpoint(path: str | os.PathLike[str], model: SpikingNet,
                     train_record: dict[str, Any], resume: dict[str, Any] | None = None) -> None:
     """Write ``model`` and its training record to ``path`` atomically.
 
-    ``resume`` (optimizer, schedule and generator state) marks an unfinished
-    run that ``slssnn train --resume`` can continue.
+    ``resume`` (optimizer, schedule and random-generator state, see
+    :func:`capture_rng_state`) marks an unfinished run that
+    ``slssnn train --resume`` can continue; its tensors are stored on the CPU.
     """
     payload = {
         "format": CHECKPOINT_FORMAT,
@@ -38,9 +41,53 @@ def save_checkpoint(path: str | os.PathLike[str], model: SpikingNet,
         "train": train_record,
     }
     if resume is not None:
-        payload["resume"] = resume
+        payload["resume"] = to_cpu(resume)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+
+
+def to_cpu(obj: Any) -> Any:
+    """``obj`` (nested dicts, lists, tuples) with every tensor moved to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
+def capture_rng_state(generator: torch.Generator) -> dict[str, Any]:
+    """Every random-number state a training run can touch, in a ``weights_only``-loadable form.
+
+    ``generator`` is the run's own generator (shuffling and augmentation); the
+    others are torch's global CPU and CUDA generators, Python's ``random`` and
+    NumPy's legacy global generator.
+    """
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "generator": generator.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+    }
+
+
+def restore_rng_state(state: dict[str, Any], generator: torch.Generator) -> None:
+    """Undo :func:`capture_rng_state` (keys it did not store are left as they are)."""
+    generator.set_state(state["generator"])
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available() \
+            and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if "python" in state:
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if "numpy" in state:
+        kind, keys, pos, has_gauss, gauss = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
 
 
 def _read(path: Path) -> dict[str, Any]:

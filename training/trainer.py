@@ -1,78 +1,143 @@
-"""The training loop: AdamW, cosine schedule, equivalent gradient through spike counts.
+"""The training loop: AdamW or SGD, cosine schedule, equivalent gradient through spike counts.
 
-``train(config)`` is the one entry point. Loss is cross-entropy on the output
-spike counts scaled to logits (``counts * logit_scale / T``); evaluation uses
-the same quantized forward pass, so its accuracy is the deployed accuracy.
+``train(config)`` is the one entry point. Loss is cross-entropy (optionally
+label-smoothed) on the output spike counts scaled to logits
+(``counts * logit_scale / T``); evaluation uses the same quantized forward
+pass, so its accuracy is the deployed accuracy.
+
+Determinism: one seed sets the model's initialisation (torch's global
+generator) and the run's own generator, which draws every epoch's
+permutation and every augmentation on the CPU, whatever the device and the
+number of processes. ``torch.use_deterministic_algorithms`` is on while
+training. Every random state is stored in the checkpoint written at the end
+of each epoch, so a resumed run on the CPU ends bit-identical to one that was
+never interrupted.
+
+Under ``torchrun`` every process runs this same loop on its shard of each
+global batch, wrapped in DistributedDataParallel (:mod:`.distributed`);
+``batch_size`` is the global batch, and only rank 0 writes files.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from slssnn.atomic import write_json, write_text
 from slssnn.errors import SlssnnError
 
-from .checkpoint import load_resume_state, save_checkpoint
+from . import distributed
+from .checkpoint import capture_rng_state, load_resume_state, restore_rng_state, save_checkpoint
 from .datasets import Dataset, Split, load_dataset
 from .models import MODEL_CONFIGS, SpikingNet, build_model, predict
+
+OPTIMIZERS = ("adamw", "sgd")
+EVAL_BATCH = 256
 
 
 @dataclass
 class TrainConfig:
-    """Options of one training run (stored in the checkpoint and train.json)."""
+    """Options of one training run (stored in the checkpoint and train.json).
+
+    ``batch_size`` is the global batch (all processes together); ``lr`` the
+    peak learning rate, reached after ``warmup_epochs`` of linear warm-up and
+    then annealed to 0 by a cosine over the remaining steps; ``momentum`` and
+    ``nesterov`` apply to SGD only; ``limit_train`` keeps only the first N
+    training samples (quick runs and tests). ``grad_shards`` splits each
+    global batch into that many contiguous parts whose gradients are summed
+    in order: under torchrun it is the number of processes (the default);
+    one process given the same number reproduces a torchrun run bit for bit.
+    """
 
     dataset: str = "digits"
     timesteps: int = 4
     epochs: int = 30
     batch_size: int = 32
+    optimizer: str = "adamw"
     lr: float = 3e-3
     weight_decay: float = 1e-4
+    momentum: float = 0.9
+    nesterov: bool = False
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
     logit_scale: float = 10.0
     shift_fraction: float = 0.5
+    limit_train: int | None = None
+    grad_shards: int | None = None
     seed: int = 0
+    device: str = "cpu"
+    data_dir: str | None = None
     out_dir: str = "runs/train"
+
+
+# Execution options: taken from the command line on --resume, not from the checkpoint.
+RUNTIME_FIELDS = ("out_dir", "device", "data_dir")
 
 
 def random_shift(images: torch.Tensor, fraction: float, generator: torch.Generator
                  ) -> torch.Tensor:
-    """Augmentation: move a random ``fraction`` of the images by up to one pixel (zero fill).
+    """Augmentation: move a random ``fraction`` of the samples by up to one pixel (zero fill).
 
-    ``images``: ``(B, C, H, W)``; each chosen image gets its own offset in {-1, 0, 1}^2.
+    ``images``: ``(B, C, H, W)`` (or ``(B, T, C, H, W)`` event frames: every frame
+    of a sample moves alike); each chosen sample gets its own offset in {-1, 0, 1}^2.
     """
     chosen = torch.nonzero(torch.rand(len(images), generator=generator) < fraction).flatten()
     if len(chosen) == 0:
         return images
-    height, width = images.shape[2:]
-    padded = F.pad(images[chosen], (1, 1, 1, 1))  # (b, C, H+2, W+2)
+    height, width = images.shape[-2:]
+    padded = F.pad(images[chosen].flatten(1, -3), (1, 1, 1, 1))  # (b, M, H+2, W+2)
     offsets = torch.randint(0, 3, (len(chosen), 2), generator=generator)
+    rows = offsets[:, :1] + torch.arange(height)  # (b, H)
+    cols = offsets[:, 1:] + torch.arange(width)  # (b, W)
+    picked = torch.arange(len(chosen))[:, None, None, None]
+    planes = torch.arange(padded.shape[1])[None, :, None, None]
+    moved = padded[picked, planes, rows[:, None, :, None], cols[:, None, None, :]]  # (b, M, H, W)
     out = images.clone()
-    for k, (row, (dy, dx)) in enumerate(zip(chosen.tolist(), offsets.tolist(), strict=True)):
-        out[row] = padded[k, :, dy:dy + height, dx:dx + width]
+    out[chosen] = moved.view(len(chosen), *images.shape[1:])
     return out
 
 
-def evaluate(model: SpikingNet, split: Split, batch_size: int = 256) -> dict[str, Any]:
-    """Quantized forward on a split: accuracy, predictions and output counts."""
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def evaluate(model: SpikingNet, split: Split, batch_size: int = EVAL_BATCH) -> dict[str, Any]:
+    """Quantized forward on a split (on the model's device): accuracy, predictions, counts.
+
+    ``counts``: output spike counts ``(N, classes)`` on the CPU.
+    """
     model.eval()
+    device = _device_of(model)
     predictions, counts = [], []
     with torch.no_grad():
         for start in range(0, len(split.labels), batch_size):
-            out, _ = model(split.images[start:start + batch_size])
-            counts.append(out)
-            predictions.append(predict(out))
+            out, _ = model(split.images[start:start + batch_size].to(device))
+            counts.append(out.cpu())
+            predictions.append(predict(out).cpu())
     preds = torch.cat(predictions)
     return {
         "accuracy": float((preds == split.labels).float().mean()),
         "predictions": preds.tolist(),
         "counts": torch.cat(counts),
     }
+
+
+def _test_accuracy(model: SpikingNet, split: Split, ctx: distributed.Context) -> float:
+    """Accuracy on a split, each process evaluating its contiguous part."""
+    part = distributed.shard(len(split.labels), ctx.rank, ctx.world_size)
+    mine = Split(split.images[part], split.labels[part])
+    correct = evaluate(model, mine)["accuracy"] * len(mine.labels) if len(mine.labels) else 0.0
+    return round(distributed.all_sum([correct], ctx)[0]) / len(split.labels)
 
 
 def _check(config: TrainConfig) -> None:
@@ -85,96 +150,261 @@ def _check(config: TrainConfig) -> None:
     if config.dataset not in MODEL_CONFIGS:
         raise SlssnnError(f"unknown dataset {config.dataset!r}; known: "
                           + ", ".join(sorted(MODEL_CONFIGS)))
+    if config.optimizer not in OPTIMIZERS:
+        raise SlssnnError(f"--optimizer {config.optimizer!r}: unknown; known: "
+                          + ", ".join(OPTIMIZERS))
+    if not config.lr > 0:
+        raise SlssnnError(f"--lr must be > 0, got {config.lr}")
+    if config.nesterov and not (config.optimizer == "sgd" and config.momentum > 0):
+        raise SlssnnError("--nesterov needs --optimizer sgd and --momentum > 0")
+    if not 0 <= config.warmup_epochs < config.epochs:
+        raise SlssnnError(f"--warmup-epochs must be in [0, --epochs={config.epochs}), "
+                          f"got {config.warmup_epochs}")
+    if not 0 <= config.label_smoothing < 1:
+        raise SlssnnError(f"--label-smoothing must be in [0, 1), got {config.label_smoothing}")
+    if config.grad_shards is not None and config.grad_shards < 1:
+        raise SlssnnError(f"--grad-shards must be >= 1, got {config.grad_shards}")
+    if config.limit_train is not None and config.limit_train < 1:
+        raise SlssnnError(f"--limit-train must be >= 1, got {config.limit_train}")
     out = Path(config.out_dir)
     if out.exists() and not out.is_dir():
         raise SlssnnError(f"output folder {out} exists and is not a folder")
 
 
-def _epoch(model: SpikingNet, data: Dataset, config: TrainConfig,
-           optimizer: torch.optim.Optimizer, schedule: Any,
-           generator: torch.Generator) -> dict[str, Any]:
-    """One pass over the training split; returns the epoch's metrics."""
-    model.train()
-    order = torch.randperm(len(data.train.labels), generator=generator)
-    loss_sum, correct, started = 0.0, 0, time.perf_counter()
-    for start in range(0, len(order), config.batch_size):
-        idx = order[start:start + config.batch_size]
-        images, labels = data.train.images[idx], data.train.labels[idx]
-        images = random_shift(images, config.shift_fraction, generator)
-        counts, _ = model(images)
-        loss = F.cross_entropy(counts * (config.logit_scale / config.timesteps), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        loss_sum += loss.item() * len(idx)
-        correct += int((predict(counts.detach()) == labels).sum())
-    seconds = time.perf_counter() - started
-    return {"loss": loss_sum / len(order), "train_accuracy": correct / len(order),
-            "test_accuracy": evaluate(model, data.test)["accuracy"],
-            "samples_per_second": len(order) / seconds}
+def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW, or SGD with momentum (optionally Nesterov); weight decay on every parameter."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay, nesterov=config.nesterov)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def build_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int
+                   ) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step learning rate: linear warm-up over ``warmup_steps``, then cosine to 0."""
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps - warmup_steps)
+    if warmup_steps == 0:
+        return cosine
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / warmup_steps,
+                                               total_iters=warmup_steps)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine],
+                                                 milestones=[warmup_steps])
+
+
+@contextmanager
+def deterministic(device: torch.device) -> Iterator[None]:
+    """Deterministic kernels while training (warn where an op has none); restored afterwards."""
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    saved = (torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.benchmark)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.benchmark = saved[2]
+
+
+def _train_split(data: Dataset, config: TrainConfig) -> Split:
+    if config.limit_train is None:
+        return data.train
+    return Split(data.train.images[:config.limit_train], data.train.labels[:config.limit_train])
+
+
+class _Loop:
+    """What one epoch needs: the model (maybe DDP-wrapped), optimizer, schedule, generator."""
+
+    def __init__(self, config: TrainConfig, ctx: distributed.Context, model: SpikingNet,
+                 train_split: Split, test_split: Split) -> None:
+        self.config, self.ctx, self.model = config, ctx, model
+        self.train_split, self.test_split = train_split, test_split
+        self.net: torch.nn.Module = model
+        if ctx.distributed:
+            self.net = DistributedDataParallel(
+                model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
+            self.net.register_comm_hook(None, distributed.ordered_sum_hook)
+        self.optimizer = build_optimizer(model, config)
+        self.steps_per_epoch = -(-len(train_split.labels) // config.batch_size)
+        self.schedule = build_schedule(self.optimizer, config.epochs * self.steps_per_epoch,
+                                       round(config.warmup_epochs * self.steps_per_epoch))
+        self.generator = torch.Generator().manual_seed(config.seed)
+
+    def step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
+        """One optimizer step on a global batch (on the CPU); returns (summed loss, correct).
+
+        This process back-propagates ``sum of per-sample losses / B`` of its
+        shards: all of them in one process, its own under torchrun (where the
+        communication hook adds the others' gradients in rank order).
+        """
+        config, ctx = self.config, self.ctx
+        n, shards = len(labels), config.grad_shards or 1
+        ranks = [ctx.rank] if ctx.distributed else range(shards)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_total, correct = 0.0, 0
+        for rank in ranks:
+            part = distributed.shard(n, rank, shards)
+            x, y = images[part].to(ctx.device), labels[part].to(ctx.device)
+            counts, _ = self.net(x)
+            logits = counts * (config.logit_scale / config.timesteps)
+            loss_sum = F.cross_entropy(logits, y, reduction="sum",
+                                       label_smoothing=config.label_smoothing)
+            (loss_sum / n).backward()
+            loss_total += float(loss_sum.detach())
+            correct += int((predict(counts.detach()) == y).sum())
+        self.optimizer.step()
+        self.schedule.step()
+        return loss_total, correct
+
+    def epoch(self, bar: tqdm) -> dict[str, Any]:
+        """One pass over the training split; returns the epoch's metrics (all processes)."""
+        config, ctx, split = self.config, self.ctx, self.train_split
+        self.model.train()
+        order = torch.randperm(len(split.labels), generator=self.generator)
+        loss_sum, correct, seen, started = 0.0, 0, 0, time.perf_counter()
+        bar.reset(total=self.steps_per_epoch)
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start:start + config.batch_size]
+            # The whole global batch is drawn and augmented identically on every process.
+            images = random_shift(split.images[idx], config.shift_fraction, self.generator)
+            batch_loss, batch_correct = self.step(images, split.labels[idx])
+            loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
+            seen += len(idx)
+            bar.update()
+            bar.set_postfix(loss=f"{batch_loss * ctx.world_size / len(idx):.3f}",
+                            acc=f"{batch_correct * ctx.world_size / len(idx):.3f}",
+                            sps=f"{seen / (time.perf_counter() - started):.0f}", refresh=False)
+        seconds = time.perf_counter() - started
+        loss_sum, correct = distributed.all_sum([loss_sum, correct], ctx)
+        return {"loss": loss_sum / len(order), "train_accuracy": round(correct) / len(order),
+                "test_accuracy": _test_accuracy(self.model, self.test_split, ctx),
+                "samples_per_second": len(order) / seconds,
+                "lr": self.optimizer.param_groups[0]["lr"]}
+
+    def resume_state(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
+                "rng": capture_rng_state(self.generator)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        restore_rng_state(state.get("rng", {"generator": state.get("generator")}),
+                          self.generator)
+
+
+def _resumed_config(state: dict[str, Any], config: TrainConfig) -> TrainConfig:
+    known = {f.name for f in fields(TrainConfig)}
+    stored = state["config"]
+    unknown = sorted(set(stored) - known)
+    if unknown:
+        raise SlssnnError(f"checkpoint {Path(config.out_dir) / 'checkpoint.pt'}: unknown "
+                          f"training option(s) {', '.join(unknown)} (field 'train.config')")
+    runtime = {name: getattr(config, name) for name in RUNTIME_FIELDS}
+    return TrainConfig(**{**stored, **runtime})
+
+
+def _with_shards(config: TrainConfig, ctx: distributed.Context) -> TrainConfig:
+    """Fix ``grad_shards``: the number of processes unless given; one process may emulate any."""
+    if config.grad_shards is None:
+        return replace(config, grad_shards=ctx.world_size)
+    if ctx.distributed and config.grad_shards != ctx.world_size:
+        raise SlssnnError(f"--grad-shards {config.grad_shards} (stored in the checkpoint on "
+                          f"--resume) needs {config.grad_shards} torchrun processes or one, "
+                          f"got {ctx.world_size}")
+    return config
+
+
+def _load_resume(config: TrainConfig, ctx: distributed.Context) -> dict[str, Any]:
+    """Rank 0 reads the checkpoint and sends it to the others (no shared folder needed)."""
+    state: Any = None
+    if ctx.is_main:
+        try:
+            state = load_resume_state(Path(config.out_dir) / "checkpoint.pt")
+        except SlssnnError as exc:
+            state = exc
+    state = distributed.broadcast_object(state, ctx)
+    if isinstance(state, SlssnnError):
+        raise state
+    return state
 
 
 def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> dict[str, Any]:
-    """Train; write checkpoint.pt (every epoch, atomically) and train.json into ``out_dir``.
+    """Train; write checkpoint.pt (every epoch, atomically), train.csv and train.json.
 
     With ``resume``, continue from ``out_dir/checkpoint.pt``: its training
-    config, weights, optimizer, schedule and random-generator state, so that
-    the result on CPU is bit-identical to a run that was never interrupted.
-    Returns the training record.
+    config (``out_dir`` and ``device`` come from ``config``), weights,
+    optimizer, schedule and random-generator state, so that the result on
+    CPU is bit-identical to a run that was never interrupted. Under torchrun,
+    every process calls this; rank 0 writes the files. Returns the training
+    record.
     """
     _check(config)
+    ctx = distributed.setup(config.device)
+    try:
+        with deterministic(ctx.device):
+            return _train(config, ctx, progress, resume)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train(config: TrainConfig, ctx: distributed.Context, progress: bool, resume: bool
+           ) -> dict[str, Any]:
     out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
     state = None
     if resume:
-        state = load_resume_state(out / "checkpoint.pt")
-        config = TrainConfig(**{**state["config"], "out_dir": config.out_dir})
+        state = _load_resume(config, ctx)
+        config = _resumed_config(state, config)
+        _check(config)
+    config = _with_shards(config, ctx)
     torch.manual_seed(config.seed)
-    data = load_dataset(config.dataset)
-    model = build_model(MODEL_CONFIGS[config.dataset](config.timesteps))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
-    steps_per_epoch = -(-len(data.train.labels) // config.batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer,
-                                                          config.epochs * steps_per_epoch)
-    generator = torch.Generator().manual_seed(config.seed)
+    data = load_dataset(config.dataset, config.data_dir, config.timesteps)
+    model = build_model(MODEL_CONFIGS[config.dataset](config.timesteps)).to(ctx.device)
+    loop = _Loop(config, ctx, model, _train_split(data, config), data.test)
     history: list[dict[str, Any]] = []
     if state is not None:
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        generator.set_state(state["generator"])
+        loop.restore(state)
         history = state["history"]
-    bar = tqdm(range(len(history), config.epochs), desc="train", unit="epoch",
-               initial=len(history), total=config.epochs, disable=not progress)
-    for epoch in bar:
-        history.append({"epoch": epoch + 1,
-                        **_epoch(model, data, config, optimizer, schedule, generator)})
+    show = progress and ctx.is_main
+    epochs = tqdm(range(len(history), config.epochs), desc="train", unit="epoch",
+                  initial=len(history), total=config.epochs, disable=not show)
+    batches = tqdm(desc="epoch", unit="batch", leave=False, disable=not show)
+    for epoch in epochs:
+        batches.set_description(f"epoch {epoch + 1}")
+        history.append({"epoch": epoch + 1, **loop.epoch(batches)})
         last = history[-1]
-        bar.set_postfix(loss=f"{last['loss']:.3f}", test=f"{last['test_accuracy']:.3f}",
-                        sps=f"{last['samples_per_second']:.0f}")
-        record = {"config": asdict(config), "model_config": model.config.to_dict(),
-                  "history": history}
-        save_checkpoint(out / "checkpoint.pt", model, record, resume={
-            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-            "generator": generator.get_state()})
-        write_csv(out / "train.csv", history)
-    final = evaluate(model, data.test)
+        epochs.set_postfix(loss=f"{last['loss']:.3f}", test=f"{last['test_accuracy']:.3f}",
+                           sps=f"{last['samples_per_second']:.0f}")
+        if ctx.is_main:
+            record = {"config": asdict(config), "model_config": model.config.to_dict(),
+                      "history": history}
+            save_checkpoint(out / "checkpoint.pt", model, record, resume=loop.resume_state())
+            write_csv(out / "train.csv", history)
+    batches.close()
     result = {
         "config": asdict(config),
         "model_config": model.config.to_dict(),
         "history": history,
-        "test_accuracy_quantized_pytorch": final["accuracy"],
+        "test_accuracy_quantized_pytorch": _test_accuracy(model, data.test, ctx),
         "test_samples": len(data.test.labels),
+        "runtime": {"device": str(ctx.device), "world_size": ctx.world_size,
+                    "torch": str(torch.__version__)},
     }
-    save_checkpoint(out / "checkpoint.pt", model, result)
-    write_json(out / "train.json", result)
+    if ctx.is_main:
+        save_checkpoint(out / "checkpoint.pt", model, result)
+        write_json(out / "train.json", result)
     return result
 
 
 def write_csv(path: Path, history: list[dict[str, Any]]) -> None:
     """Per-epoch metrics as CSV (atomic)."""
     columns = list(history[0])
-    lines = [",".join(columns)] + [",".join(f"{row[c]}" for c in columns) for row in history]
+    lines = [",".join(columns)] + [",".join(f"{row.get(c, '')}" for c in columns)
+                                   for row in history]
     write_text(path, "\n".join(lines) + "\n")
+
