@@ -5,6 +5,7 @@ A batch-norm model must run spike for spike the same in the quantized PyTorch
 evaluation, the emulator and Lava's CPU simulator.
 """
 
+import copy
 import importlib.util
 import sys
 from pathlib import Path
@@ -53,10 +54,27 @@ def trained_mixed_model(seed: int = 0):
                 block.norm.bias.uniform_(0.2, 0.6)  # shift normalised currents into firing range
                 block.norm.weight.uniform_(0.5, 1.5)
     model.train()
+    for block in model.blocks:  # running statistics := those of one batch
+        if block.norm is not None:
+            block.norm.momentum = 1.0
     with torch.no_grad():
-        for step in range(20):  # running statistics settle (momentum 0.1)
-            model(random_images(8, seed=100 + step))
+        model(random_images(32, seed=100))
+    for block in model.blocks:
+        if block.norm is not None:
+            block.norm.momentum = 0.1
     return model.eval()
+
+
+@pytest.fixture(scope="module")
+def mixed_model():
+    model = trained_mixed_model()
+    yield model
+
+
+@pytest.fixture
+def model(mixed_model):
+    """A fresh copy of the trained mixed model for each test (tests change modes and stats)."""
+    return copy.deepcopy(mixed_model).eval()
 
 
 def test_layer_spec_options_reach_the_blocks():
@@ -98,9 +116,8 @@ def test_frozen_threshold_stays_while_weights_learn():
     assert not torch.equal(model.blocks[1].synapse.weight, weight_before)
 
 
-def test_batch_norm_folds_into_weight_and_bias():
+def test_batch_norm_folds_into_weight_and_bias(model):
     """Eval: folded synapse == BN(synapse) in float; train: batch statistics normalise."""
-    model = trained_mixed_model()
     block = model.blocks[0]
     x = torch.rand(4, 2, 7, 7)
     weight, bias = block.folded()
@@ -122,8 +139,7 @@ def test_batch_norm_folds_into_weight_and_bias():
     assert not torch.equal(n.running_mean, running)  # batch statistics update the running ones
 
 
-def test_export_writes_options_and_never_changes_the_live_model(tmp_path):
-    model = trained_mixed_model()
+def test_export_writes_options_and_never_changes_the_live_model(tmp_path, model):
     model.train()  # even a train-mode model exports its eval-mode network unchanged
     state = {k: v.clone() for k, v in model.state_dict().items()}
     net = export_network(model, tmp_path / "mixed.net")
@@ -140,8 +156,7 @@ def test_export_writes_options_and_never_changes_the_live_model(tmp_path):
     assert np.array_equal(blocks[0].bias.reshape(-1), q.bias.numpy().reshape(-1))
 
 
-def test_checkpoint_carries_options_and_batch_norm_statistics(tmp_path):
-    model = trained_mixed_model()
+def test_checkpoint_carries_options_and_batch_norm_statistics(tmp_path, model):
     save_checkpoint(tmp_path / "ck.pt", model, {})
     loaded, _ = load_checkpoint(tmp_path / "ck.pt")
     assert loaded.config.layers == model.config.layers
@@ -164,8 +179,7 @@ def _ours(raster: np.ndarray) -> np.ndarray:
     return np.swapaxes(x, 2, 4) if x.ndim == 5 else x
 
 
-def test_batch_norm_model_pytorch_equals_emulator(tmp_path):
-    model = trained_mixed_model()
+def test_batch_norm_model_pytorch_equals_emulator(tmp_path, model):
     path = tmp_path / "mixed.net"
     export_network(model, path)
     images = random_images(16, seed=5)
