@@ -1,0 +1,86 @@
+"""The model zoo: one STCB network per dataset, built only from what netx loads.
+
+Every network is an input layer, a stack of 3x3 conv STCBs that downsample by
+stride 2 (netx 0.6.0 cannot load pooling), one flatten and two dense STCBs.
+Image datasets feed ``round(pixel / 16)`` (0..16 for 8-bit pixels) as input
+current each step, input threshold 8, like digits; event datasets feed one
+current of 1 per event at its step into an input layer with threshold 0 and
+``i_decay = 4096``, so it passes the frames through spike for spike.
+
+The configs are registered into :data:`slssnn.training.models.MODEL_CONFIGS`
+under the dataset's name; :data:`DEFAULT_TIMESTEPS` is the T each is meant
+for (the CLI's default ``--timesteps``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .models import MODEL_CONFIGS, ModelConfig
+
+PIXEL_SCALE = 1 / 16
+"""8-bit pixels 0..255 -> input currents 0..16 (digits' range)."""
+
+
+def conv(channels: int, stride: int = 1) -> dict[str, Any]:
+    """A 3x3 conv STCB spec with 'same' padding (stride 2 halves H and W)."""
+    return {"type": "conv", "out_channels": channels, "kernel": 3, "stride": stride,
+            "padding": 1}
+
+
+def dense(features: int) -> dict[str, Any]:
+    """A dense STCB spec."""
+    return {"type": "dense", "out_features": features}
+
+
+FLATTEN: dict[str, Any] = {"type": "flatten"}
+
+
+def _image(name: str, shape: tuple[int, int, int], classes: int, layers: list[dict[str, Any]]
+           ) -> Callable[[int], ModelConfig]:
+    def config(timesteps: int) -> ModelConfig:
+        return ModelConfig(name=name, input_shape=shape, num_classes=classes,
+                           timesteps=timesteps, layers=[dict(s) for s in layers],
+                           input_scale=PIXEL_SCALE, input_threshold=8)
+    config.__doc__ = f"The {name} network (input {shape}, {classes} classes)."
+    return config
+
+
+def _events(name: str, shape: tuple[int, int, int], classes: int, layers: list[dict[str, Any]]
+            ) -> Callable[[int], ModelConfig]:
+    def config(timesteps: int) -> ModelConfig:
+        return ModelConfig(name=name, input_shape=shape, num_classes=classes,
+                           timesteps=timesteps, layers=[dict(s) for s in layers],
+                           input_scale=1.0, input_threshold=0, input_kind="events")
+    config.__doc__ = f"The {name} network (event frames {shape}, {classes} classes)."
+    return config
+
+
+def _vgg_cifar(classes: int) -> list[dict[str, Any]]:
+    """32x32 -> 16 -> 8 -> 4, then dense 512."""
+    return [conv(64), conv(128, 2), conv(128), conv(256, 2), conv(256), conv(256, 2),
+            FLATTEN, dense(512), dense(classes)]
+
+
+ZOO: dict[str, Callable[[int], ModelConfig]] = {
+    "digits-dvs": _events("digits-dvs", (2, 10, 10), 10,
+                          [conv(32), conv(64, 2), FLATTEN, dense(128), dense(10)]),
+    "fashion-mnist": _image("fashion-mnist", (1, 28, 28), 10,
+                            [conv(32), conv(64, 2), conv(64), conv(128, 2), FLATTEN, dense(256),
+                             dense(10)]),
+    "cifar10": _image("cifar10", (3, 32, 32), 10, _vgg_cifar(10)),
+    "cifar100": _image("cifar100", (3, 32, 32), 100, _vgg_cifar(100)),
+    "tiny-imagenet": _image("tiny-imagenet", (3, 64, 64), 200,
+                            [conv(64), conv(128, 2), conv(128), conv(256, 2), conv(256),
+                             conv(512, 2), conv(512, 2), FLATTEN, dense(1024), dense(200)]),
+    "dvs-cifar10": _events("dvs-cifar10", (2, 48, 48), 10,
+                           [conv(64), conv(128, 2), conv(128), conv(256, 2), conv(256, 2),
+                            FLATTEN, dense(512), dense(10)]),
+}
+
+DEFAULT_TIMESTEPS = {"digits": 4, "digits-dvs": 8, "fashion-mnist": 4, "cifar10": 4,
+                     "cifar100": 4, "tiny-imagenet": 4, "dvs-cifar10": 10}
+"""The T each network is meant for (event datasets are binned into T frames)."""
+
+MODEL_CONFIGS.update(ZOO)
