@@ -373,7 +373,8 @@ def _train(config: TrainConfig, ctx: distributed.Context, progress: bool, resume
     show = progress and ctx.is_main
     epochs = tqdm(range(len(history), config.epochs), desc="train", unit="epoch",
                   initial=len(history), total=config.epochs, disable=not show)
-    batches = tqdm(desc="epoch", unit="batch", leave=False, disable=not show)
+    batches = tqdm(desc="epoch", unit="batch", total=loop.steps_per_epoch, leave=False,
+                   disable=not show)
     for epoch in epochs:
         batches.set_description(f"epoch {epoch + 1}")
         history.append({"epoch": epoch + 1, **loop.epoch(batches)})
