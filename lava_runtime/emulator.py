@@ -154,11 +154,13 @@ class Emulator:
 
 
 def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
-                device: str | torch.device = "cpu", batch_size: int = 512) -> list[np.ndarray]:
+                device: str | torch.device = "cpu", batch_size: int = 512,
+                stepwise: bool = False) -> list[np.ndarray]:
     """Each sample's T-step window per block, as Lava's one long run produces it.
 
     ``currents``: ``(N, *input_shape)`` input currents, presented on steps 1..T
-    of each sample. In Lava (reset interval T) block ``i`` processes a sample
+    of each sample (``stepwise``: ``(N, T, *input_shape)``, one current per
+    step, e.g. event frames). In Lava (reset interval T) block ``i`` processes a sample
     in global steps ``1+i .. T+i`` from a fresh state, receiving the previous
     block's spikes of the same window step (see ``lava_runner``). So the
     windows are computed layer by layer: one batched synapse call over all T
@@ -176,7 +178,10 @@ def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
         chunk = torch.as_tensor(currents[start:start + batch_size], dtype=torch.int64,
                                 device=emulator.device)
         batch = chunk.shape[0]
-        a_in = chunk.unsqueeze(0).expand(timesteps, *chunk.shape)  # (T, B, *in)
+        if stepwise:
+            a_in = chunk.transpose(0, 1)  # (B, T, *in) -> (T, B, *in)
+        else:
+            a_in = chunk.unsqueeze(0).expand(timesteps, *chunk.shape)  # (T, B, *in)
         windows = []
         for i, spec in enumerate(layers):
             if spec.type != "input":

@@ -129,13 +129,15 @@ def run_netx_inline(net_path: str | os.PathLike[str], steps: int,
 def run_lava(net_path: str | os.PathLike[str], currents: np.ndarray, timesteps: int,
              chunk_steps: int = 500,
              on_progress: Callable[[int, int], None] | None = None,
-             timeout: float | None = None) -> list[np.ndarray]:
+             timeout: float | None = None, stepwise: bool = False) -> list[np.ndarray]:
     """Run ``N`` samples through the network in ONE Lava run (compiled once).
 
     Args:
         net_path: a netx HDF5 file whose first layer is an ``input`` layer.
         currents: int input currents of the input layer, ``(N, *input_shape)``
-            with input_shape (C, H, W) or (n,); presented on each of the T steps.
+            with input_shape (C, H, W) or (n,), presented on each of the T steps;
+            or ``(N, T, *input_shape)`` with ``stepwise``: one current per step
+            (event frames).
         timesteps: T, steps per sample (also netx's reset interval).
         chunk_steps: steps per ``run`` call (progress granularity).
         on_progress: called with ``(steps_done, steps_total)``.
@@ -146,7 +148,10 @@ def run_lava(net_path: str | os.PathLike[str], currents: np.ndarray, timesteps: 
     samples = currents.shape[0]
     depth = len(read_network(net_path).layers)
     total = samples * timesteps + depth - 1
-    per_step = np.repeat(currents.astype(np.int32), timesteps, axis=0)  # (N*T, *input_shape)
+    if stepwise:
+        per_step = currents.astype(np.int32).reshape(samples * timesteps, *currents.shape[2:])
+    else:
+        per_step = np.repeat(currents.astype(np.int32), timesteps, axis=0)  # (N*T, *input_shape)
     per_step = np.moveaxis(per_step, 0, -1)  # (*input_shape, N*T)
     data = np.zeros(per_step.shape[:-1] + (total,), dtype=np.int32)
     data[..., : samples * timesteps] = per_step

@@ -21,7 +21,7 @@ import torch
 
 from slssnn.errors import SlssnnError
 from slssnn.export.netx_reader import NetxNetwork, read_network
-from slssnn.training.datasets import Split, load_dataset
+from slssnn.training.datasets import EVENTS, Split, load_dataset
 from slssnn.training.models import SpikingNet, input_currents, predict
 
 from .activity import layer_activity
@@ -53,15 +53,27 @@ def make_record(backend: str, net: NetxNetwork, dataset: str, split: Split,
     }
 
 
-def _network_inputs(net: NetxNetwork, dataset: str, limit: int | None
+def _network_inputs(net: NetxNetwork, dataset: str, limit: int | None,
+                    data_dir: str | os.PathLike[str] | None = None
                     ) -> tuple[Split, np.ndarray, int]:
+    """The split to run, its input currents and T.
+
+    Currents are ``(N, *input_shape)`` for images (the same every step) or
+    ``(N, T, *input_shape)`` for event frames (one per step; the dataset is
+    binned into the network's T frames).
+    """
     meta = net.metadata
     if "timesteps" not in meta or "input_encoding" not in meta:
         raise SlssnnError(f"network {net.path}: no slssnn metadata (fields 'timesteps', "
                           "'input_encoding'); export it with 'slssnn export'")
     if net.layers[0].type != "input":
         raise SlssnnError(f"network {net.path}: layer 0 must be an input layer to run a dataset")
-    data = load_dataset(dataset)
+    timesteps = int(meta["timesteps"])
+    data = load_dataset(dataset, data_dir, timesteps)
+    kind = meta.get("model_config", {}).get("input_kind", "current")
+    if (kind == "events") != (data.kind == EVENTS):
+        raise SlssnnError(f"network {net.path}: input kind {kind!r} cannot run dataset "
+                          f"{dataset!r} ({data.kind} data)")
     if tuple(data.input_shape) != tuple(net.input_shape):
         raise SlssnnError(f"network {net.path}: input shape {net.input_shape} does not match "
                           f"dataset {dataset!r} {data.input_shape}")
@@ -71,40 +83,44 @@ def _network_inputs(net: NetxNetwork, dataset: str, limit: int | None
             raise SlssnnError(f"--limit must be >= 1, got {limit}")
         split = Split(split.images[:limit], split.labels[:limit])
     currents = input_currents(split.images, meta["input_encoding"]["scale"]).numpy()
-    return split, currents, int(meta["timesteps"])
+    return split, currents, timesteps
 
 
 def run_network(net_path: str | os.PathLike[str], dataset: str, backend: str = "lava",
                 limit: int | None = None,
                 on_progress: Callable[[int, int], None] | None = None,
-                timeout: float | None = None) -> dict[str, Any]:
-    """Run the test split of ``dataset`` through the network file on ``backend``.
+                timeout: float | None = None,
+                data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Run the test split of ``dataset`` (read from ``data_dir``) through the network file
+    on ``backend``.
 
     ``timeout`` (seconds) bounds a Lava run; the emulator ignores it.
     """
     if backend not in BACKENDS:
         raise SlssnnError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     net = read_network(net_path)
-    split, currents, timesteps = _network_inputs(net, dataset, limit)
+    split, currents, timesteps = _network_inputs(net, dataset, limit, data_dir)
+    stepwise = currents.ndim == len(net.input_shape) + 2  # event frames (N, T, *input_shape)
     started = time.perf_counter()
     if backend == "lava":
         from .lava_runner import run_lava
 
         spikes = run_lava(Path(net_path), currents, timesteps, on_progress=on_progress,
-                          timeout=timeout)
+                          timeout=timeout, stepwise=stepwise)
     else:
         from .emulator import run_windows
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        spikes = run_windows(net, currents, timesteps, device=device)
+        spikes = run_windows(net, currents, timesteps, device=device, stepwise=stepwise)
     return make_record(backend, net, dataset, split, spikes, time.perf_counter() - started)
 
 
 def pytorch_record(model: SpikingNet, net_path: str | os.PathLike[str], dataset: str,
-                   limit: int | None = None, batch_size: int = 128) -> dict[str, Any]:
+                   limit: int | None = None, batch_size: int = 128,
+                   data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The same record from the PyTorch evaluation of the quantized model (backend 'pytorch')."""
     net = read_network(net_path)
-    split, _, _ = _network_inputs(net, dataset, limit)
+    split, _, _ = _network_inputs(net, dataset, limit, data_dir)
     started = time.perf_counter()
     model.eval()
     per_layer: list[list[np.ndarray]] = []

@@ -73,19 +73,65 @@ def _progress_bar(desc: str, unit: str):  # -> callable(done, total)
     return update
 
 
+def _timesteps(args: argparse.Namespace) -> int:
+    """``--timesteps``, or the T the dataset's model is meant for (README table)."""
+    from slssnn.training.zoo import DEFAULT_TIMESTEPS
+
+    return args.timesteps if args.timesteps is not None else DEFAULT_TIMESTEPS.get(args.dataset, 4)
+
+
+def _prepare_training(args: argparse.Namespace) -> int:
+    """Before any training: refuse an unknown dataset or a model that cannot be exported to
+    netx (the untrained model is exported to a temporary file), fetch files on
+    ``--download``. Returns T."""
+    import tempfile
+
+    from slssnn.export.netx_writer import export_network
+    from slssnn.training.datasets import check_name, fetch
+    from slssnn.training.models import MODEL_CONFIGS, build_model
+
+    check_name(args.dataset)
+    if args.dataset not in MODEL_CONFIGS:
+        raise SlssnnError(f"no model for dataset {args.dataset!r}; models: "
+                          + ", ".join(sorted(MODEL_CONFIGS)))
+    timesteps = _timesteps(args)
+    with tempfile.TemporaryDirectory(prefix="slssnn-preflight-") as tmp:
+        try:
+            model = build_model(MODEL_CONFIGS[args.dataset](timesteps))
+            export_network(model, Path(tmp) / "untrained.net")
+        except (SlssnnError, ValueError) as exc:
+            raise SlssnnError(f"model {args.dataset!r} cannot be exported to netx, refused "
+                              f"before training: {exc}") from exc
+    if args.download:
+        fetch(args.dataset, args.data_dir)
+    return timesteps
+
+
 # --- stages -------------------------------------------------------------------------------
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    from slssnn.training.distributed import is_main_process
     from slssnn.training.trainer import TrainConfig, train
 
     out = _output_dir(args.out)
-    config = TrainConfig(dataset=args.dataset, timesteps=args.timesteps, epochs=args.epochs,
+    timesteps = _prepare_training(args)
+    config = TrainConfig(dataset=args.dataset, timesteps=timesteps, epochs=args.epochs,
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         out_dir=str(out))
+                         data_dir=args.data_dir, out_dir=str(out), **_trainer_options(args))
     result = train(config, resume=args.resume)
-    print(f"quantized test accuracy (PyTorch): {result['test_accuracy_quantized_pytorch']:.4f}")
-    print(f"wrote {out / 'checkpoint.pt'} and {out / 'train.json'}")
+    if is_main_process():  # under torchrun, rank 0 reports
+        print(f"quantized test accuracy (PyTorch): "
+              f"{result['test_accuracy_quantized_pytorch']:.4f}")
+        print(f"wrote {out / 'checkpoint.pt'} and {out / 'train.json'}")
     return result
+
+
+def _trainer_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Optimizer, schedule, loss and device options given on the command line (others:
+    TrainConfig's defaults)."""
+    names = ("optimizer", "weight_decay", "momentum", "nesterov", "warmup_epochs",
+             "label_smoothing", "limit_train", "grad_shards", "device")
+    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -154,9 +200,13 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
     from slssnn.lava_runtime.run import run_network
 
     out = _output_file(args.output)
+    if args.download:
+        from slssnn.training.datasets import fetch
+
+        fetch(args.dataset, args.data_dir)
     record = run_network(args.network, args.dataset, args.backend, limit=args.limit,
                          on_progress=_progress_bar(f"{args.backend} run", "step"),
-                         timeout=args.timeout)
+                         timeout=args.timeout, data_dir=args.data_dir)
     write_json(out, record)
     print(f"{args.backend}: accuracy {record['accuracy']:.4f} on {record['samples']} samples "
           f"in {record['wall_seconds']:.1f} s; wrote {out}")
@@ -223,9 +273,10 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
     from slssnn.training.trainer import TrainConfig, train
 
     out = _output_dir(args.out)
-    print(f"[1/4] train {args.dataset}, T={args.timesteps}")
-    train(TrainConfig(dataset=args.dataset, timesteps=args.timesteps, epochs=args.epochs,
-                      seed=args.seed, out_dir=str(out)))
+    timesteps = _prepare_training(args)
+    print(f"[1/4] train {args.dataset}, T={timesteps}")
+    train(TrainConfig(dataset=args.dataset, timesteps=timesteps, epochs=args.epochs,
+                      seed=args.seed, data_dir=args.data_dir, out_dir=str(out)))
     model, record = load_checkpoint(out / "checkpoint.pt")
     print("[2/4] export netx HDF5")
     net_path = out / "network.net"
@@ -233,9 +284,10 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
                                      "train_config": record["config"]})
     print("[3/4] run the test split in Lava (one run, compiled once)")
     lava = run_network(net_path, args.dataset, "lava", limit=args.limit,
-                       on_progress=_progress_bar("lava", "step"))
+                       on_progress=_progress_bar("lava", "step"), data_dir=args.data_dir)
     write_json(out / "run-lava.json", lava)
-    torch_run = pytorch_record(model, net_path, args.dataset, limit=args.limit)
+    torch_run = pytorch_record(model, net_path, args.dataset, limit=args.limit,
+                               data_dir=args.data_dir)
     write_json(out / "run-pytorch.json", torch_run)
     print("[4/4] energy report" + (" (measuring the GPU and CPU)" if args.measure_gpu else ""))
     measured = _measure(out / "checkpoint.pt", out / "run-lava.json", args) \
@@ -294,11 +346,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--repeats", type=_positive_int, default=5,
                        help="measurement windows per batch size (default 5)")
 
+    def data_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", default=None, metavar="DIR",
+                       help="folder with the dataset's official files (README table); "
+                            "digits and digits-dvs need none")
+        p.add_argument("--download", action="store_true",
+                       help="first download the official files into --data-dir (needs "
+                            "torchvision and network; fashion-mnist, cifar10, cifar100)")
+
     def common_train(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dataset", default="digits",
                        help="dataset to train on (default: digits, bundled with scikit-learn)")
-        p.add_argument("--timesteps", "-T", type=_positive_int, default=4,
-                       help="time steps T per sample (default: 4)")
+        p.add_argument("--timesteps", "-T", type=_positive_int, default=None,
+                       help="time steps T per sample; event data is binned into T frames "
+                            "(default: the dataset's T, e.g. 4 for digits, 8 for digits-dvs)")
+        data_options(p)
         p.add_argument("--epochs", type=_positive_int, default=30,
                        help="training epochs (default: 30)")
         p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -306,8 +368,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a network; writes checkpoint.pt and train.json",
                        description="Train an STCB network with quantization-aware training.")
     common_train(p)
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default 32)")
-    p.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate (default 3e-3)")
+    p.add_argument("--batch-size", type=_positive_int, default=32,
+                   help="global batch size, all torchrun processes together (default 32)")
+    p.add_argument("--lr", type=_positive_float, default=3e-3,
+                   help="peak learning rate (default 3e-3)")
+    p.add_argument("--optimizer", choices=("adamw", "sgd"), default=None,
+                   help="adamw (default) or sgd (with --momentum, --nesterov)")
+    p.add_argument("--weight-decay", type=float, default=None, metavar="WD",
+                   help="decoupled (AdamW) or L2 (SGD) weight decay (default: the recipe's)")
+    p.add_argument("--momentum", type=float, default=None, help="SGD momentum (default 0.9)")
+    p.add_argument("--nesterov", action="store_true", default=None,
+                   help="SGD with Nesterov momentum")
+    p.add_argument("--warmup-epochs", type=float, default=None, metavar="E",
+                   help="linear learning-rate warm-up over E epochs before the cosine decay "
+                        "(default 0)")
+    p.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
+                   help="cross-entropy label smoothing in [0, 1) (default 0)")
+    p.add_argument("--limit-train", type=_positive_int, default=None, metavar="N",
+                   help="train on the first N training samples only (quick runs)")
+    p.add_argument("--grad-shards", type=_positive_int, default=None, metavar="K",
+                   help="sum each batch's gradient over K contiguous parts in order (default: "
+                        "the number of torchrun processes); one process with K reproduces a "
+                        "K-process torchrun run bit for bit")
+    p.add_argument("--device", default=None,
+                   help="cpu (default), cuda or cuda:N; under torchrun, cuda means "
+                        "cuda:LOCAL_RANK")
     p.add_argument("--out", "-o", default="runs/train", help="output folder (default runs/train)")
     p.add_argument("--resume", action="store_true",
                    help="continue the unfinished run in --out from its last epoch checkpoint "
@@ -341,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "predictions and per-layer spikes/synops/neuron updates.")
     p.add_argument("network", help="netx HDF5 network (.net)")
     p.add_argument("--dataset", default="digits", help="dataset whose test split to run")
+    data_options(p)
     p.add_argument("--backend", default="lava", choices=("lava", "emulator"),
                    help="engine: lava (Lava's CPU simulator, the reference) or emulator "
                         "(bit-exact batched emulator, CUDA when available); default lava")

@@ -34,7 +34,7 @@ from .digits_dvs import load_digits_dvs
 from .download import download
 
 __all__ = ["DATASETS", "EVENTS", "IMAGE", "SPLIT_SEED", "TEST_FRACTION", "Dataset", "DatasetInfo",
-           "Split", "load_dataset", "load_digits_dataset"]
+           "Split", "check_name", "fetch", "load_dataset", "load_digits_dataset"]
 
 DataDir = str | os.PathLike[str] | None
 
@@ -68,6 +68,14 @@ def check_name(name: str) -> DatasetInfo:
     return DATASETS[name]
 
 
+def fetch(name: str, data_dir: DataDir) -> None:
+    """``--download``: fetch ``name``'s official files into ``data_dir`` (no-op for the
+    bundled datasets); fails with one line where that is impossible."""
+    info = check_name(name)
+    if info.expected:
+        download(name, data_dir, info.expected)
+
+
 def load_dataset(name: str, data_dir: DataDir = None, timesteps: int | None = None,
                  download_files: bool = False) -> Dataset:
     """Load dataset ``name`` from ``data_dir``.
@@ -81,6 +89,6 @@ def load_dataset(name: str, data_dir: DataDir = None, timesteps: int | None = No
     if info.kind == EVENTS and (timesteps is None or timesteps < 1):
         raise SlssnnError(f"dataset {name!r} bins events into T frames: timesteps must be >= 1, "
                           f"got {timesteps}")
-    if download_files and info.expected:
-        download(name, data_dir, info.expected)
+    if download_files:
+        fetch(name, data_dir)
     return info.loader(data_dir, timesteps or 0)

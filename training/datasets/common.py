@@ -58,7 +58,7 @@ def stratified_split(images: np.ndarray, labels: np.ndarray,
 
 def to_split(images: np.ndarray, labels: np.ndarray) -> Split:
     """Numpy arrays -> a :class:`Split` (labels as int64)."""
-    return Split(torch.from_numpy(np.ascontiguousarray(images)),
+    return Split(torch.from_numpy(np.array(images, copy=True, order="C")),
                  torch.from_numpy(np.asarray(labels, dtype=np.int64)))
 
 

@@ -1,0 +1,149 @@
+"""The model zoo: every dataset's network trains a step, exports and loads in lava-dl netx;
+the event input path agrees with the emulator and Lava spike for spike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from slssnn import cli
+from slssnn.errors import SlssnnError
+from slssnn.export.netx_writer import export_network
+from slssnn.lava_runtime.run import pytorch_record, run_network
+from slssnn.training.datasets import load_dataset
+from slssnn.training.models import MODEL_CONFIGS, ModelConfig, build_model
+from slssnn.training.zoo import DEFAULT_TIMESTEPS
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def synthetic_batch(config: ModelConfig, batch: int, seed: int = 0) -> torch.Tensor:
+    """Inputs of the right shape: binary event frames (B, T, C, H, W) or 8-bit images."""
+    g = torch.Generator().manual_seed(seed)
+    shape = (batch, config.timesteps, *config.input_shape) \
+        if config.input_kind == "events" else (batch, *config.input_shape)
+    if config.input_kind == "events":
+        return (torch.rand(shape, generator=g) < 0.3).to(torch.uint8)
+    high = 17 if config.name == "digits" else 256
+    return torch.randint(0, high, shape, generator=g, dtype=torch.uint8)
+
+
+def test_every_dataset_has_a_model_and_a_default_t():
+    assert set(MODEL_CONFIGS) == set(DEFAULT_TIMESTEPS) == {
+        "digits", "digits-dvs", "fashion-mnist", "cifar10", "cifar100", "tiny-imagenet",
+        "dvs-cifar10"}
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_CONFIGS))
+def test_model_trains_a_step_exports_and_loads_in_netx(tmp_path, name):
+    from lava.lib.dl.netx import hdf5
+
+    torch.manual_seed(0)
+    model = build_model(MODEL_CONFIGS[name](2))
+    config = model.config
+    images = synthetic_batch(config, 2)
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    counts, _ = model(images)
+    assert counts.shape == (2, config.num_classes)
+    loss = F.cross_entropy(counts * 5.0, torch.tensor([0, 1]))
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+    path = tmp_path / f"{name}.net"
+    export_network(model.eval(), path)
+    net = hdf5.Network(net_config=str(path))
+    kinds = [type(b).__name__ for b in net.layers]
+    spec_kinds = [s["type"].capitalize() for s in config.layers if s["type"] != "flatten"]
+    assert kinds == ["Input", *spec_kinds]
+    c, h, w = config.input_shape
+    assert net.layers[0].shape == (w, h, c)
+    assert net.out_layer.out.shape == (config.num_classes,)
+
+
+def lively_digits_dvs(timesteps: int) -> torch.nn.Module:
+    """The digits-dvs network with random weights and low thresholds: every layer spikes."""
+    torch.manual_seed(3)
+    config = MODEL_CONFIGS["digits-dvs"](timesteps)
+    config.initial_threshold = 0.2
+    return build_model(config).eval()
+
+
+def test_event_input_layer_passes_frames_through():
+    model = lively_digits_dvs(4)
+    frames = load_dataset("digits-dvs", timesteps=4).test.images[:16]
+    _, trace = model(frames)
+    assert torch.equal(trace[0].transpose(0, 1), frames.float())  # (T, B, ...) -> (B, T, ...)
+
+
+def test_event_network_agrees_with_emulator_and_lava_spike_for_spike(tmp_path):
+    model = lively_digits_dvs(4)
+    path = tmp_path / "digits-dvs.net"
+    export_network(model, path)
+    torch_run = pytorch_record(model, path, "digits-dvs", limit=6)
+    emulator = run_network(path, "digits-dvs", "emulator", limit=6)
+    lava = run_network(path, "digits-dvs", "lava", limit=6, timeout=240)
+    assert all(layer["spikes"] > 0 for layer in torch_run["layers"])
+    assert emulator["layers"] == torch_run["layers"] == lava["layers"]
+    assert emulator["predictions"] == torch_run["predictions"] == lava["predictions"]
+    with pytest.raises(SlssnnError, match="input kind 'events' cannot run dataset 'digits'"):
+        run_network(path, "digits", "emulator", limit=2)
+
+
+def test_event_config_that_would_not_pass_events_through_is_refused():
+    for change in ({"i_decay": 2048}, {"input_scale": 1.0, "input_threshold": 1},
+                   {"input_kind": "spikes"}):
+        config = MODEL_CONFIGS["digits-dvs"](4)
+        for key, value in change.items():
+            setattr(config, key, value)
+        with pytest.raises(SlssnnError, match="input_kind"):
+            build_model(config)
+
+
+def test_cli_refuses_unknown_and_unexportable_models_before_training(tmp_path, monkeypatch,
+                                                                      capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--dataset", "imagenet", "--out", str(out)]) == 2
+    assert "unknown dataset 'imagenet'" in capsys.readouterr().err
+
+    digits = MODEL_CONFIGS["digits"]
+
+    def unexportable(timesteps: int) -> ModelConfig:
+        config = digits(timesteps)
+        config.v_decay = 5000  # outside netx's [0, 4096]
+        return config
+
+    def pooled(timesteps: int) -> ModelConfig:
+        config = digits(timesteps)
+        config.layers.insert(1, {"type": "pool", "kernel": 2})
+        return config
+
+    for bad, field in ((unexportable, "vDecay"), (pooled, "unknown layer type 'pool'")):
+        monkeypatch.setitem(MODEL_CONFIGS, "digits", bad)
+        assert cli.main(["train", "--dataset", "digits", "--epochs", "1", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "refused before training" in err and field in err and err.count("\n") == 1
+        assert not (out / "checkpoint.pt").exists()
+
+
+def test_cli_default_t_comes_from_the_dataset():
+    args = cli.build_parser().parse_args(["train", "--dataset", "digits-dvs"])
+    assert cli._timesteps(args) == DEFAULT_TIMESTEPS["digits-dvs"]
+    args = cli.build_parser().parse_args(["train", "--dataset", "digits-dvs", "-T", "3"])
+    assert cli._timesteps(args) == 3
+
+
+def test_dataset_frames_are_binned_into_the_network_t(tmp_path):
+    model = lively_digits_dvs(3)
+    path = tmp_path / "t3.net"
+    export_network(model, path)
+    record = run_network(path, "digits-dvs", "emulator", limit=5)
+    assert record["timesteps"] == 3
+    frames = load_dataset("digits-dvs", timesteps=3).test.images[:5]
+    assert record["layers"][0]["spikes"] == int(frames.sum())
+    assert np.isclose(record["accuracy"], pytorch_record(model, path, "digits-dvs",
+                                                         limit=5)["accuracy"])
