@@ -10,7 +10,7 @@ DEMO_OUT ?= runs/demo
 
 # Lava's real runtime needs on CPU (DESIGN.md section 6), plus ours.
 RUNTIME_DEPS := torch==2.13.0 "numpy>=1.26,<2" scipy "networkx<=2.8.7" "asteval<0.10" \
-	h5py matplotlib "pillow<11" scikit-learn tqdm
+	h5py matplotlib "pillow<11" scikit-learn tqdm nvidia-ml-py
 TEST_DEPS := pytest pytest-timeout ruff "setuptools>=68"
 
 .PHONY: setup demo test lint clean

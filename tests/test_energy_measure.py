@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import bisect
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -182,3 +184,14 @@ def test_no_cuda_means_not_measured_with_the_reason():
     gpu, reason = open_gpu()
     assert gpu is None
     assert "torch.cuda.is_available() is False" in reason
+
+
+def test_energy_and_emulator_import_no_lava():
+    """The GPU machine has no Lava: measurement, report and emulator must not import it."""
+    code = ("import sys, slssnn.energy.gpu, slssnn.energy.measured, slssnn.energy.workload, "
+            "slssnn.energy.report, slssnn.lava_runtime.emulator, slssnn.lava_runtime.run; "
+            "print(sorted(m for m in sys.modules if m == 'lava' or m.startswith('lava.')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
