@@ -12,11 +12,17 @@ ANN-twin MACs). Device models turn counts into energy, every constant with its s
 
 There is no ``loihi2`` model: Loihi 2 has no public per-operation energy table, and this
 package invents no figures. A user can describe another device in a JSON file of the same
-form (:func:`load_device_model`). GPU energy is not measured yet: reports say "not measured".
+form (:func:`load_device_model`).
+
+Measured energy: the trained network as SNN and ANN twin (``workload``), on the CUDA GPU
+with NVML's total-energy counter (``gpu``) and on the CPU with RAPL (``rapl``), through one
+windowed measurement loop (``measure``, driven by ``measured``); where a counter cannot be
+read the report says "not measured" and why.
 
 Modules: ``devices`` (model files), ``runfile`` (run JSON checks), ``estimate`` (arithmetic),
-``report`` (energy.json and the summary), ``markdown`` (energy.md), ``plot`` (energy.png).
-Nothing here imports lava or torch.
+``report`` (energy.json and the summary), ``markdown`` (energy.md), ``plot`` (energy.png),
+``measure``, ``gpu``, ``rapl``, ``workload``, ``measured``. Nothing here imports lava;
+torch is imported only by ``workload`` and when measuring.
 """
 
 from .devices import Constant, DeviceModel, Formula, Term, builtin_models, load_device_model
