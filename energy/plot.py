@@ -74,8 +74,11 @@ def _totals(ax, report: dict[str, Any]) -> None:
         ax.annotate(format_joules(value), where[0], xycoords=where[1], ha="center",
                     va="bottom", fontsize=7 if len(bars) > 6 else 9, xytext=(0, 2),
                     textcoords="offset points")
-    ax.set_xticks(range(len(values)), [b["label"] for b in bars],
-                  fontsize=6 if len(bars) > 6 else 8, rotation=90 if len(bars) > 6 else 0)
+    if len(bars) > 6:  # many bars: one-line labels, slanted
+        ax.set_xticks(range(len(values)), [b["label"].replace("\n", " ") for b in bars],
+                      fontsize=7, rotation=35, ha="right", rotation_mode="anchor")
+    else:
+        ax.set_xticks(range(len(values)), [b["label"] for b in bars], fontsize=8)
     positive = [v for v in values if v > 0]
     if positive:  # a zero bar has no height on the log scale; its label still says 0
         ax.set_yscale("log")
