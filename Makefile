@@ -10,8 +10,11 @@ DEMO_OUT ?= runs/demo
 
 # Lava's real runtime needs on CPU (DESIGN.md section 6), plus ours.
 RUNTIME_DEPS := torch==2.13.0 "numpy>=1.26,<2" scipy "networkx<=2.8.7" "asteval<0.10" \
-	h5py matplotlib "pillow<11" scikit-learn tqdm nvidia-ml-py
+	h5py matplotlib "pillow<11" scikit-learn tqdm nvidia-ml-py "nir==1.0.8"
 TEST_DEPS := pytest pytest-timeout ruff "setuptools>=68"
+# snnTorch, the NIR peer of tests/test_nir_snntorch.py and bench/nir_snntorch_peer.py: --no-deps
+# keeps torch 2.13.0; at import they need only torch, numpy and nir.
+PEER_DEPS := snntorch==1.0.0 nirtorch==2.6
 
 .PHONY: setup demo test lint clean
 
@@ -22,6 +25,7 @@ $(STAMP): pyproject.toml scripts/patch_lava.py Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q $(RUNTIME_DEPS) $(TEST_DEPS)
 	$(PIP) install -q --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
+	$(PIP) install -q --no-deps $(PEER_DEPS)
 	$(PY) scripts/patch_lava.py
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	$(PY) -c "import lava.lib.dl.netx, slssnn.cli" 
