@@ -359,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="dataset to train on (default: digits, bundled with scikit-learn)")
         p.add_argument("--timesteps", "-T", type=_positive_int, default=None,
                        help="time steps T per sample; event data is binned into T frames "
-                            "(default: the dataset's T, e.g. 4 for digits, 8 for digits-dvs)")
+                            "(default: the T of the dataset's model, README table; 4 for digits)")
         data_options(p)
         p.add_argument("--epochs", type=_positive_int, default=30,
                        help="training epochs (default: 30)")

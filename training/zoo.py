@@ -65,7 +65,7 @@ def _vgg_cifar(classes: int) -> list[dict[str, Any]]:
 
 ZOO: dict[str, Callable[[int], ModelConfig]] = {
     "digits-dvs": _events("digits-dvs", (2, 10, 10), 10,
-                          [conv(32), conv(64, 2), FLATTEN, dense(128), dense(10)]),
+                          [conv(64), conv(128, 2), FLATTEN, dense(256), dense(10)]),
     "fashion-mnist": _image("fashion-mnist", (1, 28, 28), 10,
                             [conv(32), conv(64, 2), conv(64), conv(128, 2), FLATTEN, dense(256),
                              dense(10)]),
@@ -79,7 +79,7 @@ ZOO: dict[str, Callable[[int], ModelConfig]] = {
                             FLATTEN, dense(512), dense(10)]),
 }
 
-DEFAULT_TIMESTEPS = {"digits": 4, "digits-dvs": 8, "fashion-mnist": 4, "cifar10": 4,
+DEFAULT_TIMESTEPS = {"digits": 4, "digits-dvs": 4, "fashion-mnist": 4, "cifar10": 4,
                      "cifar100": 4, "tiny-imagenet": 4, "dvs-cifar10": 10}
 """The T each network is meant for (event datasets are binned into T frames)."""
 
