@@ -168,7 +168,7 @@ def measure_model(model, images, batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZE
     return sections
 
 
-def _inputs(dataset: str, input_shape: tuple[int, ...]):
+def _inputs(dataset: str, input_shape: tuple[int, ...], timesteps: int, data_dir=None):
     """The dataset's test images when they load and fit, else seeded synthetic ones."""
     import torch
 
@@ -177,10 +177,10 @@ def _inputs(dataset: str, input_shape: tuple[int, ...]):
     try:
         from slssnn.training.datasets import load_dataset
 
-        data = load_dataset(dataset)
-        if tuple(data.input_shape) == tuple(input_shape):
+        data = load_dataset(dataset, data_dir, timesteps=timesteps)
+        if tuple(data.test.images.shape[-3:]) == tuple(input_shape):
             return data.test.images, f"{dataset} test split images, cycled to fill a batch"
-    except (SlssnnError, ImportError, OSError):
+    except (SlssnnError, ImportError, OSError, ValueError, TypeError):
         pass
     g = torch.Generator().manual_seed(0)
     return (torch.rand((256, *input_shape), generator=g),
@@ -190,14 +190,18 @@ def _inputs(dataset: str, input_shape: tuple[int, ...]):
 def measure_checkpoint(checkpoint, run: dict[str, Any], run_path: str,
                        batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
                        settings: MeasureSettings | None = None,
-                       log: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+                       log: Callable[[str], None] | None = None,
+                       data_dir: str | os.PathLike[str] | None = None
+                       ) -> dict[str, dict[str, Any]]:
     """Load ``checkpoint``, check it is the network of ``run`` (SlssnnError if not), and
-    measure it (:func:`measure_model`) on the run's dataset's test images."""
+    measure it (:func:`measure_model`) on the run's dataset's test images (read from
+    ``data_dir`` where the dataset needs files; synthetic images if they cannot be read)."""
     from slssnn.training.checkpoint import load_checkpoint
 
     from .workload import check_matches_run
 
     model, _ = load_checkpoint(checkpoint)
     check_matches_run(model, run, str(checkpoint), str(run_path))
-    images, inputs = _inputs(run["dataset"], tuple(model.config.input_shape))
+    images, inputs = _inputs(run["dataset"], tuple(model.config.input_shape),
+                             model.config.timesteps, data_dir)
     return measure_model(model, images, batch_sizes, settings, inputs=inputs, log=log)

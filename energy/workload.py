@@ -19,12 +19,13 @@ Both are built from one trained :class:`SpikingNet`, from its quantized paramete
 - :class:`AnnTwin`, the ANN twin: ReLU in place of IF, one pass. Its activations
   approximate the SNN's spike counts (the equivalent-gradient relation ``c ~= A / theta``)::
 
-      a_0 = relu(T * round(x * scale) / input_threshold)
+      a_0 = relu(T * round(x * scale) / input_threshold)   (event frames: events per pixel)
       a_l = relu((W_l a_{l-1} + T * b_l) / theta_l)
 
   It performs exactly the multiply-accumulates counted as ``ann_macs`` in a run record.
 
-Both take images ``(B, C, H, W)`` and return ``(B, classes)`` (spike counts / activations).
+Both take images ``(B, C, H, W)`` (or event frames ``(B, T, C, H, W)``) and return
+``(B, classes)`` (spike counts / activations).
 """
 
 from __future__ import annotations
@@ -107,7 +108,10 @@ class SnnFloat(nn.Module):
         """Every layer's spikes ``(T, B, *layer_shape)``, input layer first."""
         steps = self.timesteps
         current = input_currents(images, self.input_scale).to(torch.float32)
-        a = current.unsqueeze(0).expand(steps, *current.shape)  # (T, B, C, H, W)
+        if images.dim() == 5:  # event frames (B, T, C, H, W)
+            a = current.transpose(0, 1)  # (T, B, C, H, W)
+        else:
+            a = current.unsqueeze(0).expand(steps, *current.shape)  # (T, B, C, H, W)
         spikes = integrate(a, self.input_threshold, 0.0, self.i_keep, self.v_keep)
         out = [spikes]
         for layer in self.layers:
@@ -145,6 +149,8 @@ class AnnTwin(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         current = input_currents(images, self.input_scale).to(torch.float32)
+        if images.dim() == 5:  # event frames (B, T, C, H, W): one spike per event
+            return self.body(torch.relu(current).sum(1) / self.input_scale)
         return self.body(torch.relu(current * self.input_gain))
 
 

@@ -225,7 +225,8 @@ def _measure(checkpoint: Path, run_path: Path, args: argparse.Namespace) -> dict
 
     settings = MeasureSettings(window_s=args.window, repeats=args.repeats)
     return measure_checkpoint(checkpoint, load_run(run_path), str(run_path), args.batch_sizes,
-                              settings, log=lambda line: print(f"  measured {line}"))
+                              settings, log=lambda line: print(f"  measured {line}"),
+                              data_dir=getattr(args, "data_dir", None))
 
 
 def cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
@@ -289,11 +290,13 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
     torch_run = pytorch_record(model, net_path, args.dataset, limit=args.limit,
                                data_dir=args.data_dir)
     write_json(out / "run-pytorch.json", torch_run)
+    write_json(out / "run-emulator.json", run_network(net_path, args.dataset, "emulator",
+                                                      limit=args.limit, data_dir=args.data_dir))
     print("[4/4] energy report" + (" (measuring the GPU and CPU)" if args.measure_gpu else ""))
     measured = _measure(out / "checkpoint.pt", out / "run-lava.json", args) \
         if args.measure_gpu else None
     summary = write_report(out / "run-lava.json", out, measured=measured,
-                           also_runs=[out / "run-pytorch.json"])
+                           also_runs=[out / "run-emulator.json", out / "run-pytorch.json"])
     _print_summary(out, torch_run, lava, summary)
 
 
@@ -317,7 +320,7 @@ def _print_summary(out: Path, torch_run: dict[str, Any], lava: dict[str, Any],
     print("energy per inference:")
     _print_energy(energy)
     print(f"files in {out}: checkpoint.pt train.json network.net run-lava.json run-pytorch.json "
-          "energy.json energy.md energy.png")
+          "run-emulator.json energy.json energy.md energy.png")
 
 
 # --- parser -------------------------------------------------------------------------------

@@ -26,16 +26,35 @@ from slssnn.errors import SlssnnError
 from slssnn.export.netx_reader import read_network
 from slssnn.export.netx_writer import export_network
 from slssnn.lava_runtime.activity import ann_macs
+from slssnn.training.models import ModelConfig, build_model
 
 
-@pytest.mark.parametrize("make, shape", [
-    (lambda: random_digits_net(timesteps=4, seed=3), (1, 8, 8)),
-    (lambda: random_net(timesteps=5, bias=True, v_decay=0), (2, 7, 7)),
+def _events_net():
+    torch.manual_seed(4)
+    config = ModelConfig(name="ev", input_shape=(2, 6, 6), num_classes=5, timesteps=5,
+                         layers=[{"type": "conv", "out_channels": 4, "kernel": 3, "stride": 2,
+                                  "padding": 1}, {"type": "flatten"},
+                                 {"type": "dense", "out_features": 5}],
+                         input_kind="events", input_scale=16.0, input_threshold=8,
+                         initial_threshold=0.2)
+    return build_model(config).eval()
+
+
+def _event_frames(n):  # (B, T, 2, H, W) binary frames
+    g = torch.Generator().manual_seed(9)
+    return (torch.rand((n, 5, 2, 6, 6), generator=g) < 0.3).float()
+
+
+@pytest.mark.parametrize("make, images", [
+    (lambda: random_digits_net(timesteps=4, seed=3), lambda: random_images(64, (1, 8, 8), 5)),
+    (lambda: random_net(timesteps=5, bias=True, v_decay=0),
+     lambda: random_images(64, (2, 7, 7), 5)),
+    (_events_net, lambda: _event_frames(32)),
 ])
-def test_float_snn_spikes_are_the_fixed_point_spikes(make, shape):
+def test_float_snn_spikes_are_the_fixed_point_spikes(make, images):
     """IF neurons: the float GPU forward gives the deployed network's spikes, every layer."""
     model = make()
-    images = random_images(64, shape, seed=5) * (1 if shape[0] == 1 else 1.0)
+    images = images()
     with torch.no_grad():
         _, expected = model(images)
         got = SnnFloat(model).trace(images)
@@ -43,6 +62,7 @@ def test_float_snn_spikes_are_the_fixed_point_spikes(make, shape):
     for layer, (a, b) in enumerate(zip(got, expected, strict=True)):
         assert torch.equal(a, b.to(a.dtype)), f"layer {layer}"
     assert sum(int(t.sum()) for t in got[1:]) > 0  # the test network does spike
+    assert AnnTwin(model)(images).shape == (len(images), model.config.num_classes)
 
 
 def test_ann_twin_does_the_counted_macs(tmp_path):
