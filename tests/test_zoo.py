@@ -147,3 +147,28 @@ def test_dataset_frames_are_binned_into_the_network_t(tmp_path):
     assert record["layers"][0]["spikes"] == int(frames.sum())
     assert np.isclose(record["accuracy"], pytorch_record(model, path, "digits-dvs",
                                                          limit=5)["accuracy"])
+
+
+def test_a_model_that_cannot_take_the_data_is_refused_before_training(tmp_path, monkeypatch):
+    from slssnn.training.trainer import TrainConfig, train
+    from slssnn.training.zoo import check_fits
+
+    digits = load_dataset("digits")
+    with pytest.raises(SlssnnError, match=r"takes input \(2, 10, 10\), dataset 'digits' has"):
+        check_fits(MODEL_CONFIGS["digits-dvs"](4), digits)
+    events_shaped = MODEL_CONFIGS["digits"](4)
+    events_shaped.input_kind, events_shaped.input_scale, events_shaped.input_threshold = \
+        "events", 1.0, 0
+    with pytest.raises(SlssnnError, match="takes 'events' input, dataset 'digits' holds image"):
+        check_fits(events_shaped, digits)
+
+    def five_classes(timesteps: int) -> ModelConfig:
+        config = ModelConfig(name="digits", input_shape=(1, 8, 8), num_classes=5,
+                             timesteps=timesteps, layers=[{"type": "flatten"},
+                                                          {"type": "dense", "out_features": 5}])
+        return config
+
+    monkeypatch.setitem(MODEL_CONFIGS, "digits", five_classes)
+    with pytest.raises(SlssnnError, match="dataset 'digits' has label 9, model 'digits' has 5"):
+        train(TrainConfig(dataset="digits", epochs=1, out_dir=str(tmp_path)), progress=False)
+    assert not (tmp_path / "checkpoint.pt").exists()

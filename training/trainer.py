@@ -40,6 +40,7 @@ from . import distributed
 from .checkpoint import capture_rng_state, load_resume_state, restore_rng_state, save_checkpoint
 from .datasets import Dataset, Split, load_dataset
 from .models import MODEL_CONFIGS, SpikingNet, build_model, predict
+from .zoo import check_fits
 
 OPTIMIZERS = ("adamw", "sgd")
 EVAL_BATCH = 256
@@ -365,6 +366,7 @@ def _train(config: TrainConfig, ctx: distributed.Context, progress: bool, resume
     torch.manual_seed(config.seed)
     data = load_dataset(config.dataset, config.data_dir, config.timesteps)
     model = build_model(MODEL_CONFIGS[config.dataset](config.timesteps)).to(ctx.device)
+    check_fits(model.config, data)
     loop = _Loop(config, ctx, model, _train_split(data, config), data.test)
     history: list[dict[str, Any]] = []
     if state is not None:

@@ -17,6 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from slssnn.errors import SlssnnError
+
+from .datasets import EVENTS, Dataset
 from .models import MODEL_CONFIGS, ModelConfig
 
 PIXEL_SCALE = 1 / 16
@@ -84,3 +87,18 @@ DEFAULT_TIMESTEPS = {"digits": 4, "digits-dvs": 4, "fashion-mnist": 4, "cifar10"
 """The T each network is meant for (event datasets are binned into T frames)."""
 
 MODEL_CONFIGS.update(ZOO)
+
+
+def check_fits(config: ModelConfig, data: Dataset) -> None:
+    """Refuse, before training, a network that cannot take ``data``: input shape, input kind
+    (images or event frames) and labels within ``num_classes``."""
+    if tuple(config.input_shape) != tuple(data.input_shape):
+        raise SlssnnError(f"model {config.name!r} takes input {tuple(config.input_shape)}, "
+                          f"dataset {data.name!r} has {tuple(data.input_shape)}")
+    if (config.input_kind == "events") != (data.kind == EVENTS):
+        raise SlssnnError(f"model {config.name!r} takes {config.input_kind!r} input, dataset "
+                          f"{data.name!r} holds {data.kind} data")
+    top = max(int(data.train.labels.max()), int(data.test.labels.max()))
+    if top >= config.num_classes:
+        raise SlssnnError(f"dataset {data.name!r} has label {top}, model {config.name!r} "
+                          f"has {config.num_classes} classes")
