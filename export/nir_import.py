@@ -376,6 +376,9 @@ def _fold(block: _Block, nf: NeuronFloat, weight: np.ndarray, bias: np.ndarray |
     w = weight * gain.reshape(expand)
     total_bias = gain * b + leak
     if np.ptp(theta) > EXACT_TOLERANCE * np.abs(theta).max():
+        if np.any(theta <= 0):
+            raise _refuse(name, node, "v_threshold differs between neurons and is not "
+                          "positive everywhere; Loihi has one threshold per layer")
         w, total_bias, threshold = w / theta.reshape(expand), total_bias / theta, 1.0
     else:
         threshold = float(theta[0])

@@ -161,9 +161,9 @@ def test_cli_export_and_convert(tmp_path, capsys):
 
 # --- graphs written by hand with the nir package (not by our exporter) ---------------------
 
-def _lif(shape, tau, thr, dt=1e-4):
+def _lif(shape, tau, thr, dt=1e-4, gain=1.0):
     shape = tuple(shape)
-    return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, tau / dt),
+    return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, gain * tau / dt),
                    v_leak=np.zeros(shape), v_threshold=np.full(shape, thr),
                    v_reset=np.zeros(shape))
 
@@ -176,7 +176,7 @@ def conv_graph(rng) -> nir.NIRGraph:
         "conv": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0.3, 0.5, (4, 2, 3, 3)),
                            stride=2, padding=1, dilation=1, groups=1,
                            bias=rng.normal(0.1, 0.1, 4)),
-        "lif": _lif((4, 3, 3), 8e-4, 1.0),
+        "lif": _lif((4, 3, 3), 8e-4, 1.0, gain=2.0),
         "flat": nir.Flatten(input_type={"input": np.array([4, 3, 3])}, start_dim=0),
         "fc": nir.Linear(weight=rng.normal(0.2, 0.4, (5, 36))),
         "cuba": nir.CubaLIF(tau_syn=np.full(5, 2e-4), tau_mem=np.full(5, 4e-4),
@@ -236,7 +236,23 @@ def test_hand_built_graph_folds_gain_threshold_and_leak(tmp_path):
     assert (conv.neuron.i_decay, conv.neuron.v_decay) == (4096, 512)  # dt/tau = 1/8
     assert (fc.neuron.i_decay, fc.neuron.v_decay) == (2048, 1024)
     assert np.abs(conv.weight).max() == 254 and fc.bias is not None
+    # scale = 254 / max|gain * W|: the threshold 1.0 becomes 254 / (2 max|W|)
+    weight = np.random.default_rng(4).normal(0.3, 0.5, (4, 2, 3, 3))
+    assert conv.neuron.threshold == round(254 / (2 * np.abs(weight).max()))
     assert fc.neuron.threshold > 1  # per-neuron thresholds folded into the weights
+
+
+def test_quantization_report_counts_clipped_biases(tmp_path):
+    graph = _chain(("in", nir.Input(np.array([4]))),
+                   ("fc", nir.Affine(weight=np.eye(3, 4) * 0.5, bias=np.array([0.1, 50, -50]))),
+                   ("if", nir.IF(r=np.ones(3), v_threshold=np.ones(3))),
+                   ("out", nir.Output(np.array([3]))))
+    result = convert_nir_to_netx(graph, tmp_path / "b.net")
+    (record,) = result.report
+    assert not record["exact"] and record["scale"] == pytest.approx(508)
+    assert record["bias_clipped"] == 2 and record["threshold_int"] == 508
+    assert result.network.layers[0].bias.tolist() == [51, 4095, -4096]
+    assert "0/2" in result.format_report().splitlines()[1]  # clipped weights/biases
 
 
 # --- refusals: one line, naming the node and why -------------------------------------------
