@@ -200,6 +200,10 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
     from slssnn.lava_runtime.run import run_network
 
     out = _output_file(args.output)
+    if args.dataset is None:
+        from slssnn.export.netx_reader import read_network
+
+        args.dataset = read_network(args.network).metadata.get("dataset", "digits")
     if args.download:
         from slssnn.training.datasets import fetch
 
@@ -428,7 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the test split through a netx network; write accuracy, "
                                    "predictions and per-layer spikes/synops/neuron updates.")
     p.add_argument("network", help="netx HDF5 network (.net)")
-    p.add_argument("--dataset", default="digits", help="dataset whose test split to run")
+    p.add_argument("--dataset", default=None,
+                   help="dataset whose test split to run (default: the network's own, from its "
+                        "metadata)")
     data_options(p)
     p.add_argument("--backend", default="lava", choices=("lava", "emulator"),
                    help="engine: lava (Lava's CPU simulator, the reference) or emulator "

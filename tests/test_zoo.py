@@ -3,6 +3,8 @@ the event input path agrees with the emulator and Lava spike for spike."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -147,6 +149,10 @@ def test_dataset_frames_are_binned_into_the_network_t(tmp_path):
     assert record["layers"][0]["spikes"] == int(frames.sum())
     assert np.isclose(record["accuracy"], pytorch_record(model, path, "digits-dvs",
                                                          limit=5)["accuracy"])
+    out = tmp_path / "run.json"  # the CLI takes the dataset from the network's metadata
+    assert cli.main(["run", str(path), "--backend", "emulator", "--limit", "5", "-o",
+                     str(out)]) == 0
+    assert json.loads(out.read_text())["layers"] == record["layers"]
 
 
 def test_a_model_that_cannot_take_the_data_is_refused_before_training(tmp_path, monkeypatch):
