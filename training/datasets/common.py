@@ -52,8 +52,7 @@ def stratified_split(images: np.ndarray, labels: np.ndarray,
 
     x_train, x_test, y_train, y_test = train_test_split(
         images, labels, test_size=test_fraction, random_state=SPLIT_SEED, stratify=labels)
-    return (Split(torch.from_numpy(x_train), torch.from_numpy(y_train)),
-            Split(torch.from_numpy(x_test), torch.from_numpy(y_test)))
+    return to_split(x_train, y_train), to_split(x_test, y_test)
 
 
 def to_split(images: np.ndarray, labels: np.ndarray) -> Split:

@@ -16,6 +16,8 @@ no randomness. The split is the digits split (stratified, seed 0, 20% test).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .common import EVENTS, Dataset, stratified_split
@@ -92,11 +94,18 @@ def event_frames(images: np.ndarray, timesteps: int) -> np.ndarray:
     return binarise_any(counts).transpose(1, 0, 2, 3, 4)  # (T, N, ...) -> (N, T, 2, H, W)
 
 
-def load_digits_dvs(timesteps: int) -> Dataset:
-    """digits-dvs binned into ``timesteps`` frames, on the digits split."""
+@functools.lru_cache(maxsize=4)
+def _all_frames(timesteps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frames of all 1,797 digits and their labels (cached, read-only)."""
     images, labels = digits_arrays()
     frames = np.ascontiguousarray(event_frames(images[:, 0], timesteps))
-    train, test = stratified_split(frames, labels)
+    frames.setflags(write=False)
+    return frames, labels
+
+
+def load_digits_dvs(timesteps: int) -> Dataset:
+    """digits-dvs binned into ``timesteps`` frames, on the digits split."""
+    train, test = stratified_split(*_all_frames(timesteps))
     return Dataset(name="digits-dvs", train=train, test=test,
                    class_names=[str(d) for d in range(10)], input_shape=(2, SENSOR, SENSOR),
                    kind=EVENTS)
