@@ -149,10 +149,14 @@ def test_cli_export_and_convert(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "a.nir"), "-o", str(tmp_path / "b.net")]) == 0
     assert "exact" in capsys.readouterr().out
     assert_same_network(tmp_path / "a.net", tmp_path / "b.net")
-    assert main(["convert", str(tmp_path / "b.net"), "-o", str(tmp_path / "c.nir")]) == 0
-    assert main(["convert", str(tmp_path / "c.nir"), "-o", str(tmp_path / "c.net"),
+    assert main(["convert", str(tmp_path / "b.net"), "-o", str(tmp_path / "c.nir"),
+                 "--dt", "0.001"]) == 0
+    assert float(nir.read(tmp_path / "c.nir").metadata["dt"]) == 0.001
+    assert main(["convert", str(tmp_path / "c.nir"), "-o", str(tmp_path / "c.net")]) == 0
+    assert_same_network(tmp_path / "a.net", tmp_path / "c.net")
+    assert main(["convert", str(tmp_path / "c.nir"), "-o", str(tmp_path / "d.net"),
                  "--timesteps", "7"]) == 0
-    assert read_network(tmp_path / "c.net").metadata["timesteps"] == 7
+    assert read_network(tmp_path / "d.net").metadata["timesteps"] == 7
     (tmp_path / "junk.nir").write_bytes(b"not hdf5")
     assert main(["convert", str(tmp_path / "junk.nir"), "-o", str(tmp_path / "d.net")]) == 2
     err = capsys.readouterr().err.strip()
