@@ -115,14 +115,19 @@ class STCB(nn.Module):
         per step ``f(rates_in) + b`` (over batch and positions) when
         ``rates_in`` (input spikes per step, ``counts_in / T``, shape
         ``(B, *in_shape)``) is given in train mode, and the running statistics
-        otherwise; batch statistics also update the running ones.
+        otherwise (also for a batch with one value per channel, such as a dense
+        block's batch of 1); batch statistics also update the running ones.
         """
         weight, bias = self.synapse.weight, self.synapse.bias
         if self.norm is None:
             return weight, bias
         norm = self.norm
+        current = None
         if self.training and rates_in is not None:
             current = self._apply_synapse(rates_in, weight, bias)  # (B, C[, H, W])
+            if current.numel() == current.shape[1]:  # one value per channel: no statistics
+                current = None
+        if current is not None:
             dims = [0, *range(2, current.dim())]
             mean = current.mean(dims)
             var = current.var(dims, unbiased=False)
