@@ -238,3 +238,13 @@ def test_leaky_rate_limits():
     assert rate[:3].tolist() == [0.0, 0.0, 0.0] and 0 < rate[3] < rate[4] <= 1 and rate[5] == 1
     # from rest, v_k = 64 (1 - 0.5**k) / 0.5 first exceeds 100 at k = ln(64/14)/ln 2 ~= 2.19
     assert abs(1 / rate[3].item() - np.log(64 / 14) / np.log(2)) < 1e-5
+
+
+def test_batch_of_one_dense_uses_running_statistics(model):
+    """One value per channel has no batch variance: the running statistics stand in."""
+    block = model.blocks[3]  # dense 5, batch norm
+    block.train()
+    rates = torch.rand(1, block.synapse.in_features)
+    running = block.norm.running_var.clone()
+    assert all(torch.equal(a, b) for a, b in zip(block.folded(rates), block.folded(), strict=True))
+    assert torch.equal(block.norm.running_var, running)
