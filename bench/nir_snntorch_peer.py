@@ -19,9 +19,11 @@ as input current on every step)::
 For each: accuracy in snnTorch (float, 360 test images), on slssnn's
 bit-exact emulator (all 360) and on Lava (the first ``--lava-samples``), the
 emulator and Lava predictions compared one by one, and how often snnTorch and
-the deployed network predict the same class. snnTorch needs no input layer
-delay handling: slssnn's dataset runs give every layer the T steps of its
-input (netx's one-step synaptic delay per layer is absorbed by the window).
+the deployed network predict the same class, and the energy report of the Lava
+run (``energy.json/.md/.png`` under ``--out``). snnTorch propagates a spike
+through all layers within one step; netx delays each block's input by one
+step, and slssnn's dataset runs absorb that by giving every layer the T steps
+of its input (the windows of docs/semantics.md), so the two see the same T steps.
 """
 
 from __future__ import annotations
@@ -133,9 +135,15 @@ def peer(variant: str, epochs: int, lava_samples: int, out: Path, seed: int = 0)
               "same_class_snntorch_vs_deployed": float((snn_pred == emu_pred).mean()),
               "report": conversion.format_report()}
     if lava_samples:
+        from slssnn.atomic import write_json
+        from slssnn.energy.report import format_summary, write_report
+
         lava = run_network(out / f"{variant}.net", "digits", "lava", limit=lava_samples,
                            timeout=600)
         emu_n = run_network(out / f"{variant}.net", "digits", "emulator", limit=lava_samples)
+        write_json(out / f"{variant}-run-lava.json", lava)
+        result["energy"] = format_summary(write_report(out / f"{variant}-run-lava.json",
+                                                       out / f"{variant}-energy"))
         result.update({
             "lava_samples": lava["samples"], "acc_lava": lava["accuracy"],
             "acc_emulator_same_samples": emu_n["accuracy"],
@@ -172,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r['acc_emulator_same_samples']:.4f}  Lava {r['acc_lava']:.4f}  "
                       f"(Lava == emulator, predictions and per-layer spikes: "
                       f"{r['lava_equals_emulator']}; Lava run {r['lava_seconds']:.1f} s)")
+                print(r["energy"])
             sys.stdout.flush()
     return 0
 
