@@ -35,6 +35,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 from .fixed_point import (
     ACTIVATION_SHIFT,
@@ -77,11 +78,19 @@ class CubaState(NamedTuple):
 def wrap_int32(x: torch.Tensor) -> torch.Tensor:
     """Two's-complement wrap of an int64 tensor to the int32 range."""
     half = 1 << (INT32_BITS - 1)
-    return torch.remainder(x + half, 1 << INT32_BITS) - half
+    return ((x + half) & ((1 << INT32_BITS) - 1)) - half  # == remainder(x + half, 2**32) - half
 
 
 def decay(x: torch.Tensor, decay_4096: int) -> torch.Tensor:
-    """``sign(x) * ((|x| * (4096 - decay)) >> 12)``: Lava's decay, rounding toward zero."""
+    """``sign(x) * ((|x| * (4096 - decay)) >> 12)``: Lava's decay, rounding toward zero.
+
+    ``decay = 0`` returns ``x`` itself and ``decay = 4096`` zeros (what the
+    formula gives), without computing them.
+    """
+    if decay_4096 == 0:
+        return x
+    if decay_4096 == DECAY_UNITY:
+        return torch.zeros_like(x)
     product = x * (DECAY_UNITY - decay_4096)
     return torch.sign(product) * (product.abs() >> DECAY_SHIFT)
 
@@ -105,14 +114,91 @@ def cuba_step(
     return spikes, CubaState(u, v)
 
 
-def run_cuba(a_in: torch.Tensor, p: CubaParams) -> torch.Tensor:
+IF_EXACT_LIMIT = (STATE_LIMIT - 1) >> ACTIVATION_SHIFT
+"""``2**17 - 1``: the largest ``|v| / 64`` that neither saturates ``v`` nor wraps ``u``."""
+
+
+def if_in_range(a_in: torch.Tensor, p: CubaParams,
+                bounds: tuple[int, int] | None = None) -> bool:
+    """Whether :func:`cuba_step` reduces to plain integrate-and-fire on ``a_in``.
+
+    Needs ``i_decay = 4096`` and ``v_decay = 0``. From rest, the current is then
+    ``u = a << 6`` (its decay term is zero, and ``|a| <= 2**17 - 1`` keeps both
+    wraps idle) and ``decay(v, 0) = v``, so ``v`` only accumulates
+    ``(a + bias) << 6`` and resets to 0 above ``vth << 6``. In units of 64
+    (activation, bias and threshold share the shift 6) ``v' = v / 64`` stays in
+    ``[-N, vThMant + max(a + bias)]``, where ``N`` is the neuron's largest sum
+    of negative inputs ``sum_t max(-(a_t + bias), 0)`` (at most ``T`` times the
+    most negative one). When both ends are within ``2**17 - 1`` neither the
+    24-bit saturation nor an int32 wrap acts, and a step is
+    ``v' += a + bias; s = v' > vThMant; v' = 0 where s``, on integers below
+    ``2**17`` in magnitude: exact in float32.
+
+    ``bounds``: ``(low, high)`` that the caller guarantees for ``a_in`` (e.g.
+    from the weights, :func:`slssnn.training.synapse.sum_bounds`); tried first,
+    before the exact range of ``a_in`` is measured.
+    """
+    if (p.i_decay != DECAY_UNITY or p.v_decay != 0
+            or not ACTIVATION_SHIFT == BIAS_EXP == THRESHOLD_SHIFT or a_in.numel() == 0):
+        return False
+    bias = torch.as_tensor(p.bias, device=a_in.device)
+    b_low, b_high = (int(x) for x in torch.aminmax(bias)) if bias.numel() else (0, 0)
+    steps, threshold = a_in.shape[0], int(p.threshold)
+
+    def fits(low: int, high: int) -> bool:
+        return (max(-low, high) <= IF_EXACT_LIMIT
+                and threshold + max(high + b_high, 0) <= IF_EXACT_LIMIT
+                and steps * max(-(low + b_low), 0) <= IF_EXACT_LIMIT)
+
+    if bounds is not None and fits(*bounds):
+        return True
+    low, high = (int(x) for x in torch.aminmax(a_in))
+    if fits(low, high):
+        return True
+    if max(-low, high) > IF_EXACT_LIMIT or threshold + max(high + b_high, 0) > IF_EXACT_LIMIT:
+        return False
+    negative = (a_in.to(torch.int64) + bias).clamp(max=0).sum(0)  # per neuron
+    return -int(negative.min()) <= IF_EXACT_LIMIT
+
+
+def _run_if(a_in: torch.Tensor, p: CubaParams, dtype: torch.dtype) -> torch.Tensor:
+    """The integrate-and-fire case of :func:`run_cuba` (only where :func:`if_in_range`).
+
+    It keeps ``w = -v'`` (the negated voltage in units of 64), so that one
+    ``threshold`` both tests and resets: ``v' <= vThMant`` is ``w > -(vThMant + 1/2)``
+    on integers, and ``F.threshold`` keeps ``w`` there and zeroes it elsewhere.
+    """
+    drive = a_in.to(torch.float32)  # keeps a channels-last layout
+    if not (isinstance(p.bias, int) and p.bias == 0):
+        drive = drive + torch.as_tensor(p.bias, dtype=torch.float32, device=a_in.device)
+    cut = -(float(p.threshold) + 0.5)
+    w = torch.zeros_like(drive[0])  # -v / 64
+    before_reset = torch.empty_like(drive)  # w of every step before the reset
+    for t in range(drive.shape[0]):
+        torch.sub(w, drive[t], out=before_reset[t])
+        w = F.threshold(before_reset[t], cut, 0.0)
+    spikes = torch.lt(before_reset, cut, out=before_reset)  # v' > vThMant, as 0/1
+    return spikes.to(dtype)
+
+
+def run_cuba(a_in: torch.Tensor, p: CubaParams, dtype: torch.dtype = torch.bool,
+             bounds: tuple[int, int] | None = None) -> torch.Tensor:
     """Run a CUBA layer from rest over the leading time axis.
 
-    ``a_in``: int64, shape ``(T, *neurons)``. Returns bool spikes of the same shape.
+    ``a_in``: integers (an integer dtype, or float holding integers), shape
+    ``(T, *neurons)``. Returns the spikes, 0/1 in ``dtype`` (default bool), of
+    the same shape (in the layout of ``a_in`` where the fast path runs). Each
+    step is :func:`cuba_step`; where :func:`if_in_range` proves that no wrap,
+    saturation or decay acts (IF neurons, the common case), the same integers
+    run in float32 without them.
+    ``bounds``: as in :func:`if_in_range`.
     """
+    if if_in_range(a_in, p, bounds):
+        return _run_if(a_in, p, dtype)
+    a_in = a_in.to(torch.int64)
     state = CubaState.zeros(tuple(a_in.shape[1:]), device=a_in.device)
     spikes = []
     for a_t in a_in:
         s_t, state = cuba_step(state, a_t, p)
         spikes.append(s_t)
-    return torch.stack(spikes)  # (T, *neurons)
+    return torch.stack(spikes).to(dtype)  # (T, *neurons)

@@ -27,6 +27,7 @@ from torch import nn
 from .fixed_point import CONV_ACCUM_BITS, DECAY_UNITY
 from .neuron import CubaParams, run_cuba
 from .quantize import QuantizedBlock, quantize_block
+from .synapse import dendritic_sums, sum_bounds
 
 
 @dataclass(frozen=True)
@@ -179,13 +180,12 @@ class STCB(nn.Module):
         q = self.quantized(counts_in / steps if self.norm is not None else None)
         with torch.no_grad():
             flat = spikes_in.flatten(0, 1)  # (T*B, *in_shape)
-            accum = self._apply_synapse(flat, q.weight).round().to(torch.int64)
-            if self.is_conv:
-                accum = wrap_conv_accum(accum)
-            accum = accum.view(steps, batch, *accum.shape[1:])  # (T, B, *out_shape)
+            accum = dendritic_sums(flat, q.weight, self.synapse)  # exact integers
+            accum = accum.unflatten(0, (steps, batch))  # (T, B, *out_shape)
             bias = 0 if q.bias is None else q.bias.to(torch.int64).view(self._bias_shape())
             params = CubaParams(self.neuron.i_decay, self.neuron.v_decay, int(q.threshold), bias)
-            spikes_out = run_cuba(accum, params).to(spikes_in.dtype)
+            spikes_out = run_cuba(accum, params, dtype=spikes_in.dtype,
+                                  bounds=sum_bounds(q.weight))
         counts = spikes_out.sum(0)
         aggregate = self._apply_synapse(counts_in, q.weight_ste)
         if q.bias_ste is not None:

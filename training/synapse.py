@@ -1,0 +1,141 @@
+"""Exact integer dendritic sums of a block's synapse for a batch of binary spikes.
+
+The STCB forward needs, for every input step, the integer sum Lava's synapse
+forms: ``a = f_int(s)`` with file weights ``w`` (even integers in
+[-256, 254], see ``quantize.py``) and binary spikes ``s``, Conv sums wrapped
+to signed 24 bits (``signed_clamp``). :func:`dendritic_sums` computes it in
+one of two ways that give the same integers:
+
+- int8 (CPU, ``groups = 1``): ``w / 2`` fits int8 exactly, spikes are 0/1, so
+  ``a = 2 * (s_int8 @ (w / 2)_int8)`` with int32 accumulation
+  (``torch._int_mm``, VNNI where the CPU has it) is exact for any fan-in below
+  ``2**23``; conv goes through an im2col of the channels-last spikes. The
+  result keeps that layout (a permuted view of ``(N, H, W, O)`` memory).
+  ``|a| <= 256 * fan_in`` for binary spikes, so the 24-bit wrap is the
+  identity below a fan-in of ``2**15`` and is skipped there;
+- float (elsewhere, fan-ins below 32, or weights off the grid): conv/linear
+  in float32, rounded (exact while partial sums stay below ``2**24``), kept
+  as float32 integers when the wrap cannot act, else wrapped in int64.
+
+Conv sums come back in channels-last memory (``(N, H, W, O)`` seen as
+``(N, O, H, W)``): the neuron loop keeps that layout, so that the spikes feed
+the next conv's im2col without a transpose.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .fixed_point import CONV_ACCUM_BITS, WEIGHT_STEP
+
+INT8_MAX = 127
+WRAP_FREE_FAN_IN = (1 << (CONV_ACCUM_BITS - 1)) // ((INT8_MAX + 1) * WEIGHT_STEP)
+"""Below this fan-in, ``|a| <= 256 * fan_in < 2**23``: Lava's 24-bit wrap never acts."""
+INT8_MIN_FAN_IN = 32
+"""Smaller fan-ins (a first conv on one channel) are faster through the float conv."""
+
+
+def wrap_accum(x: torch.Tensor) -> torch.Tensor:
+    """Lava's Conv ``signed_clamp(x, 24)``: a modular wrap to signed 24 bits (int64)."""
+    half = 1 << (CONV_ACCUM_BITS - 1)
+    return ((x.to(torch.int64) + half) & ((1 << CONV_ACCUM_BITS) - 1)) - half
+
+
+@functools.cache
+def _int_mm_available() -> bool:
+    """Whether this torch has a working CPU ``torch._int_mm`` (a private op since torch 2.2)."""
+    try:
+        a = torch.ones((17, 9), dtype=torch.int8)
+        return bool((torch._int_mm(a, torch.ones((9, 8), dtype=torch.int8)) == 9).all())
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return False
+
+
+def _half_weight_int8(weight: torch.Tensor) -> torch.Tensor | None:
+    """``weight / 2`` as int8 when that is exact (even integers in [-256, 254]), else None."""
+    half = weight.detach() / WEIGHT_STEP
+    half8 = half.to(torch.int8)
+    return half8 if torch.equal(half8.to(half.dtype), half) else None
+
+
+def _conv_int8(spikes: torch.Tensor, w8: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """Dendritic sums of a conv, int32 ``(N, O, OH, OW)`` (channels-last memory)."""
+    n, c, h, w = spikes.shape
+    out_c, _, kh, kw = w8.shape
+    (ph, pw), (sh, sw), (dh, dw) = conv.padding, conv.stride, conv.dilation
+    padded = spikes.new_zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=torch.int8)
+    padded[:, ph:ph + h, pw:pw + w].copy_(spikes.permute(0, 2, 3, 1))  # (N, H', W', C)
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    s_n, s_h, s_w, s_c = padded.stride()
+    windows = padded.as_strided((n, oh, ow, kh, kw, c),
+                                (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c))
+    cols = windows.reshape(n * oh * ow, kh * kw * c)  # (N*OH*OW, K) im2col
+    kernel = w8.permute(0, 2, 3, 1).reshape(out_c, kh * kw * c).t()  # (K, O)
+    sums = torch._int_mm(cols, kernel).mul_(WEIGHT_STEP)  # (N*OH*OW, O)
+    return sums.view(n, oh, ow, out_c).permute(0, 3, 1, 2)  # (N, O, OH, OW)
+
+
+def _int8_path(spikes: torch.Tensor, synapse: nn.Conv2d | nn.Linear) -> bool:
+    if spikes.device.type != "cpu" or not _int_mm_available():
+        return False
+    if synapse.weight[0].numel() < INT8_MIN_FAN_IN:
+        return False
+    if isinstance(synapse, nn.Linear):
+        return True
+    return (synapse.groups == 1 and synapse.padding_mode == "zeros"
+            and not isinstance(synapse.padding, str))
+
+
+def dendritic_sums(spikes: torch.Tensor, weight: torch.Tensor,
+                   synapse: nn.Conv2d | nn.Linear) -> torch.Tensor:
+    """Lava's integer dendritic sums of ``synapse`` with file weights ``weight``.
+
+    Args:
+        spikes: binary (0/1) spikes, float, ``(N, *in_shape)``.
+        weight: integer-valued float weights in file units, the synapse's shape.
+        synapse: the ``nn.Conv2d`` (geometry) or ``nn.Linear`` they belong to.
+    Returns:
+        integer sums ``(N, *out_shape)``, Conv sums wrapped to signed 24 bits as
+        Lava does: int32 (int8 path), int64 (wrapped), or float32 holding the
+        integers (float path, ``|a| <= 256 * fan_in < 2**23``).
+    """
+    is_conv = isinstance(synapse, nn.Conv2d)
+    w8 = _half_weight_int8(weight) if _int8_path(spikes, synapse) else None
+    if w8 is not None:
+        if is_conv:
+            sums = _conv_int8(spikes, w8, synapse)
+        else:
+            sums = torch._int_mm(spikes.to(torch.int8), w8.t()).mul_(WEIGHT_STEP)
+        fan_in = weight[0].numel()
+        return sums if not is_conv or fan_in < WRAP_FREE_FAN_IN else wrap_accum(sums)
+    if is_conv:
+        c = synapse
+        sums = F.conv2d(spikes, weight, None, c.stride, c.padding, c.dilation, c.groups)
+        sums = sums.contiguous(memory_format=torch.channels_last)  # as the int8 path
+    else:
+        sums = F.linear(spikes, weight)
+    sums = sums.round_()
+    if is_conv and weight[0].numel() >= WRAP_FREE_FAN_IN:
+        return wrap_accum(sums)
+    return sums if sums.dtype == torch.float32 else sums.to(torch.int64)
+
+
+def sum_bounds(weight: torch.Tensor) -> tuple[int, int]:
+    """``(low, high)`` of any dendritic sum of binary spikes through ``weight``.
+
+    Per output neuron the sum lies between the sum of its negative and the sum
+    of its positive weights (the Conv wrap cannot act below
+    ``WRAP_FREE_FAN_IN``, and a wrapped sum stays within 24 bits).
+    """
+    flat = weight.detach().flatten(1)  # (out, fan_in)
+    low = int(flat.clamp(max=0).sum(1).min())
+    high = int(flat.clamp(min=0).sum(1).max())
+    if weight.dim() > 2 and flat.shape[1] >= WRAP_FREE_FAN_IN:
+        half = 1 << (CONV_ACCUM_BITS - 1)
+        return -half, half - 1
+    return low, high
