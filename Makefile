@@ -15,8 +15,11 @@ TEST_DEPS := pytest pytest-timeout ruff "setuptools>=68"
 # snnTorch, the NIR peer of tests/test_nir_snntorch.py and bench/nir_snntorch_peer.py: --no-deps
 # keeps torch 2.13.0; at import they need only torch, numpy and nir.
 PEER_DEPS := snntorch==1.0.0 nirtorch==2.6
+# Bench-only peers of bench/train_speed.py (`make bench-deps`; snnTorch comes with setup):
+# --no-deps keeps torch 2.13.0; SpikingJelly 2.0 imports only torch, numpy and loguru.
+BENCH_DEPS := spikingjelly==2.0.0 loguru==0.7.3
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint clean bench-deps
 
 setup: $(STAMP)
 
@@ -37,6 +40,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+bench-deps: $(STAMP)
+	$(PIP) install -q --no-deps $(BENCH_DEPS)
+	$(PY) -c "import torch, snntorch, spikingjelly.activation_based; \
+	assert torch.__version__.startswith('2.13.0'), torch.__version__"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
