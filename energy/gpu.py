@@ -94,14 +94,15 @@ def _find_handle(nvml: Any, cuda_index: int) -> Any:
 
     props = torch.cuda.get_device_properties(cuda_index)
     uuid = getattr(props, "uuid", None)
-    if uuid is not None:
-        handle = _try(nvml.nvmlDeviceGetHandleByUUID, f"GPU-{uuid}")
+    if uuid is not None:  # torch renders it bare, NVML names it "GPU-<uuid>"
+        text = str(uuid) if str(uuid).startswith("GPU-") else f"GPU-{uuid}"
+        handle = _try(nvml.nvmlDeviceGetHandleByUUID, text.encode())
         if handle is not None:
             return handle
     if hasattr(props, "pci_bus_id"):
         bus = (f"{getattr(props, 'pci_domain_id', 0):08X}:{props.pci_bus_id:02X}:"
                f"{props.pci_device_id:02X}.0")
-        handle = _try(nvml.nvmlDeviceGetHandleByPciBusId, bus)
+        handle = _try(nvml.nvmlDeviceGetHandleByPciBusId, bus.encode())
         if handle is not None:
             return handle
     if nvml.nvmlDeviceGetCount() == 1:
