@@ -7,8 +7,8 @@ by a 128x128 DVS. Put the ten class folders in ``DIR`` or ``DIR/CIFAR10DVS``.
 Address bits, as SpikingJelly decodes this dataset
 (``spikingjelly/datasets/cifar10_dvs.py``, ``CIFAR10DVS.load_origin_data``:
 ``x_mask=0xfE, x_shift=1, y_mask=0x7f00, y_shift=8, polarity_mask=1``, then
-``x = 127 - y_raw, y = 127 - x_raw, p = 1 - p_raw``; tonic's ``CIFAR10DVS``
-reads the same ``read_bits`` masks)::
+``x = 127 - y_raw, y = 127 - x_raw, p = 1 - p_raw``, after skipping the ``#``
+header lines and reading big-endian ``>u4`` address/timestamp pairs)::
 
     x_raw = (address & 0x00FE) >> 1      y_raw = (address & 0x7F00) >> 8
     p_raw =  address & 0x0001
