@@ -89,14 +89,23 @@ def _write(handle: h5py.File, model: SpikingNet, metadata: dict[str, Any]) -> No
     meta.attrs[S.METADATA_ATTR] = json.dumps(metadata)
 
 
+def _input_encoding(cfg: Any) -> dict[str, Any]:
+    """How a sample becomes the input layer's ``a_in``: graded current or event frames."""
+    if getattr(cfg, "input_kind", "current") == "events":
+        return {"kind": "events", "scale": cfg.input_scale,
+                "description": "frame t of a sample's T event frames, times scale, as a_in "
+                               "of the input layer at step t"}
+    return {"kind": "current", "scale": cfg.input_scale,
+            "description": "round(pixel * scale) as a_in of the input layer, "
+                           "on each of the T steps of a sample"}
+
+
 def network_metadata(model: SpikingNet, provenance: dict[str, Any]) -> dict[str, Any]:
     """Our metadata group: T, input encoding, readout rule, classes, model config, provenance."""
     cfg = model.config
     return {
         "timesteps": cfg.timesteps,
-        "input_encoding": {"kind": "current", "scale": cfg.input_scale,
-                           "description": "round(pixel * scale) as a_in of the input layer, "
-                                          "on each of the T steps of a sample"},
+        "input_encoding": _input_encoding(cfg),
         "readout": "argmax of output spike counts; ties go to the lowest class index",
         "dataset": cfg.name,
         "num_classes": cfg.num_classes,

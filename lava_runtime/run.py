@@ -26,6 +26,9 @@ from slssnn.training.models import SpikingNet, input_currents, predict
 
 from .activity import layer_activity
 
+RECORD_VERSION = 1
+"""Version of the run record's fields (``energy/runfile.py`` refuses others)."""
+
 BACKENDS = ("lava", "emulator")
 """Engines of `slssnn run`: Lava's CPU simulator, or the bit-exact batched emulator."""
 
@@ -39,6 +42,7 @@ def make_record(backend: str, net: NetxNetwork, dataset: str, split: Split,
     labels = split.labels[:samples]
     per_neuron = [s.sum(axis=(0, 1), dtype=np.int64) for s in spikes]
     return {
+        "version": RECORD_VERSION,
         "backend": backend,
         "network": str(net.path),
         "dataset": dataset,
