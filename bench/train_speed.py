@@ -18,11 +18,14 @@ conv64 k3 s2 p1 -> flatten -> dense128 -> dense10) at each T, trained with
 Every spiking variant sees the same input spike trains (our input layer:
 pixel current, IF at threshold 8) and the same loss, cross-entropy of
 ``counts * logit_scale / T`` where ``counts`` are the output spike counts.
-For each variant the script prints the firing rate of every spiking layer
-(spikes per neuron per step) and the loss on a fixed batch of 256 test
-images before and after the timed training steps, so that a variant that
-does not spike or does not learn is visible; the median milliseconds per
-step after warm-up; the bytes saved for backward in one step (unique tensor
+Our STCB net, snnTorch and SpikingJelly start from the same weights (same
+seed, same layer order) and threshold. For each variant the script prints
+the firing rate of every spiking layer after training (spikes per neuron per
+step) and the loss on a fixed batch of 256 test images before and after the
+warm-up and timed training steps (a warning names any variant with a silent
+layer or a loss that did not fall); the median (and minimum) milliseconds
+per step, timed round-robin across the variants after each one's warm-up, so
+that all see the same machine load; the bytes saved for backward in one step (unique tensor
 storages packed by autograd, parameters excluded, measured with
 ``torch.autograd.graph.saved_tensors_hooks``); and the ratios ours vs the
 fastest BPTT peer and ours vs the ANN twin at each T.
@@ -37,6 +40,7 @@ The machine is shared: run it when the load is low (the script prints
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import statistics
 import time
@@ -148,11 +152,13 @@ def slayer_bptt(steps: int, threshold: float) -> Variant:
 
     params = {"threshold": threshold, "current_decay": 1.0, "voltage_decay": 0.0,
               "tau_grad": 1.0, "scale_grad": 1.0, "requires_grad": False}
-    blocks = [cuba.Conv(params, 1, 32, 3, padding=1),
-              cuba.Conv(params, 32, 64, 3, stride=2, padding=1),
+    # delay_shift=False: no axonal delay of one step per block (our STCB windows
+    # have none either; with it, the output of 4 blocks at T=4 would be empty)
+    blocks = [cuba.Conv(params, 1, 32, 3, padding=1, delay_shift=False),
+              cuba.Conv(params, 32, 64, 3, stride=2, padding=1, delay_shift=False),
               cuba.Flatten(),
-              cuba.Dense(params, 64 * 4 * 4, 128),
-              cuba.Dense(params, 128, 10)]
+              cuba.Dense(params, 64 * 4 * 4, 128, delay_shift=False),
+              cuba.Dense(params, 128, 10, delay_shift=False)]
     model = nn.ModuleList(blocks)
 
     def forward(_images: torch.Tensor, spikes: torch.Tensor):
@@ -167,6 +173,27 @@ def slayer_bptt(steps: int, threshold: float) -> Variant:
 
 
 # --- measurement ------------------------------------------------------------------------
+
+
+def keep_heap() -> str:
+    """Ask glibc to keep freed memory instead of returning it to the kernel (mallopt).
+
+    By default glibc serves blocks above a (dynamic) threshold with mmap and
+    trims the heap's top: a training step that allocates and frees tensors of
+    megabytes then pays page faults on every step, several milliseconds here,
+    growing over the run. The setting is process-wide, so every variant runs
+    under it; ``--default-malloc`` measures without it.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return "default allocator (no glibc)"
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    ok = all(libc.mallopt(option, value) == 1 for option, value in (
+        (m_mmap_threshold, 32 << 20), (m_trim_threshold, 1 << 30), (m_top_pad, 64 << 20)))
+    return "glibc heap kept (mallopt)" if ok else "default allocator (mallopt refused)"
+
+
 
 
 def digits() -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
@@ -243,28 +270,44 @@ class Result:
     name: str
     steps: int
     ms: float
+    ms_min: float
     saved: int
     loss_before: float
     loss_after: float
     accuracy_after: float
-    rates: list[float]
+    rates_before: list[float]
+    rates_after: list[float]
 
 
-def measure(variant: Variant, steps: int, data, eval_batch, args) -> Result:
+def measure_all(variants: list[Variant], steps: int, train, eval_batch, args) -> list[Result]:
+    """Time the variants' training steps round-robin (the same machine load for each).
+
+    Each variant gets the same batches in the same order and its own optimizer;
+    after its warm-up steps the timed steps alternate between the variants.
+    """
     encode = _encoder(steps)
-    optimizer = torch.optim.AdamW(variant.model.parameters(), lr=variant.lr)
-    loss_before, _, rates = evaluate(variant, encode, steps, *eval_batch)
-    saved = saved_bytes(variant, encode, steps, *next(data))
-    times = []
-    for k in range(args.warmup + args.steps):
-        images, labels = next(data)
-        started = time.perf_counter()
-        train_step(variant, encode, steps, optimizer, images, labels)
-        if k >= args.warmup:
+    state = []
+    for variant in variants:
+        optimizer = torch.optim.AdamW(variant.model.parameters(), lr=variant.lr)
+        data = batches(*train, args.seed)
+        before = evaluate(variant, encode, steps, *eval_batch)
+        saved = saved_bytes(variant, encode, steps, *next(data))
+        for _ in range(args.warmup):
+            train_step(variant, encode, steps, optimizer, *next(data))
+        state.append((variant, optimizer, data, before, saved, []))
+    for _ in range(args.steps):
+        for variant, optimizer, data, _, _, times in state:
+            images, labels = next(data)
+            started = time.perf_counter()
+            train_step(variant, encode, steps, optimizer, images, labels)
             times.append(time.perf_counter() - started)
-    loss_after, accuracy, _ = evaluate(variant, encode, steps, *eval_batch)
-    return Result(variant.name, steps, 1e3 * statistics.median(times), saved,
-                  loss_before, loss_after, accuracy, rates)
+    results = []
+    for variant, _, _, before, saved, times in state:
+        loss_after, accuracy, rates_after = evaluate(variant, encode, steps, *eval_batch)
+        results.append(Result(variant.name, steps, 1e3 * statistics.median(times),
+                              1e3 * min(times), saved, before[0], loss_after, accuracy,
+                              before[2], rates_after))
+    return results
 
 
 def _encoder(steps: int) -> InputLayer:
@@ -290,30 +333,33 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="timed training steps")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first")
     parser.add_argument("--threads", type=int, default=1, help="torch threads, all variants")
-    parser.add_argument("--stcb-threshold", type=float, default=0.25)
+    parser.add_argument("--stcb-threshold", type=float, default=0.5)
     parser.add_argument("--bptt-threshold", type=float, default=0.5)
     parser.add_argument("--slayer-threshold", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc trimming on (see keep_heap)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    allocator = "default allocator" if args.default_malloc else keep_heap()
     train, test = digits()
     eval_batch = (test[0][:EVAL_SIZE], test[1][:EVAL_SIZE])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch {BATCH}, "
-          f"{args.warmup} warm-up + {args.steps} timed steps, "
+          f"{args.warmup} warm-up + {args.steps} timed steps, {allocator}, "
           f"load average {os.getloadavg()[0]:.2f}")
     results: list[Result] = []
     for steps in args.timesteps:
+        variants = []
         for name in args.variants:
-            torch.manual_seed(args.seed)
-            variant = FACTORIES[name](steps, args)
-            data = batches(*train, args.seed)
-            result = measure(variant, steps, data, eval_batch, args)
+            torch.manual_seed(args.seed)  # the same initial weights where the shapes agree
+            variants.append(FACTORIES[name](steps, args))
+        for result in measure_all(variants, steps, train, eval_batch, args):
             results.append(result)
-            rates = " ".join(f"{r:.3f}" for r in result.rates) or "-"
-            print(f"T={steps:<3d} {name:13s} {result.ms:8.2f} ms/step  "
-                  f"saved {result.saved / 2**20:7.2f} MiB  loss {result.loss_before:.3f} -> "
-                  f"{result.loss_after:.3f} (acc {result.accuracy_after:.2f})  "
-                  f"rates {rates}", flush=True)
+            rates = " ".join(f"{a:.3f}" for a in result.rates_after) or "-"
+            print(f"T={steps:<3d} {result.name:13s} {result.ms:8.2f} ms/step (min "
+                  f"{result.ms_min:6.2f})  saved {result.saved / 2**20:6.2f} MiB  "
+                  f"loss {result.loss_before:.3f} -> {result.loss_after:.3f} "
+                  f"(acc {result.accuracy_after:.2f})  rates {rates}", flush=True)
     report(results, args.timesteps)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
@@ -322,8 +368,9 @@ def report(results: list[Result], timesteps: list[int]) -> None:
     """Ratios per T, and warnings for variants that do not spike or do not learn."""
     print()
     for r in results:
-        if r.name != "ann" and min(r.rates, default=0.0) <= 0.0:
-            print(f"WARNING: {r.name} at T={r.steps} has a silent layer: {r.rates}")
+        if r.name != "ann" and min(r.rates_after, default=0.0) <= 0.0:
+            print(f"WARNING: {r.name} at T={r.steps} has a silent layer after training: "
+                  f"{r.rates_after}")
         if r.loss_after >= r.loss_before:
             print(f"WARNING: {r.name} at T={r.steps} did not learn "
                   f"({r.loss_before:.3f} -> {r.loss_after:.3f})")

@@ -15,6 +15,7 @@ from slssnn.training.neuron import (
     IF_EXACT_LIMIT,
     CubaParams,
     CubaState,
+    count_spikes,
     cuba_step,
     if_in_range,
     run_cuba,
@@ -153,3 +154,12 @@ def test_wide_fan_in_wraps_to_24_bits():
     sums = dendritic_sums(spikes, weight, conv).to(torch.int64)
     assert torch.equal(sums, reference_sums(spikes, weight, conv))
     assert int(sums[0, 0, 1, 1]) == 254 * 36864 - (1 << 24)  # wrapped once
+
+
+def test_spike_counts_in_memory_order_equal_sum():
+    spikes = (torch.rand((6, 3, 5, 4, 7)) < 0.4).float()
+    for layout in (spikes, spikes.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3),
+                   spikes.flatten(2)):
+        counts = count_spikes(layout)
+        assert counts.shape == layout.shape[1:]
+        assert torch.equal(counts, layout.sum(0))

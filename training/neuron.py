@@ -202,3 +202,15 @@ def run_cuba(a_in: torch.Tensor, p: CubaParams, dtype: torch.dtype = torch.bool,
         s_t, state = cuba_step(state, a_t, p)
         spikes.append(s_t)
     return torch.stack(spikes).to(dtype)  # (T, *neurons)
+
+
+def count_spikes(spikes: torch.Tensor) -> torch.Tensor:
+    """Spike counts ``spikes.sum(0)`` over the leading time axis, summed in memory order.
+
+    Same values and shape as ``spikes.sum(0)``; for the channels-last spikes of
+    the fast path it is several times faster (the reduction reads memory in
+    order and the counts keep the spikes' layout).
+    """
+    order = sorted(range(1, spikes.dim()), key=lambda d: -spikes.stride(d))
+    counts = spikes.permute(0, *order).sum(0)
+    return counts.permute(*(order.index(d) for d in range(1, spikes.dim())))

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .fixed_point import CONV_ACCUM_BITS, DECAY_UNITY
-from .neuron import CubaParams, run_cuba
+from .neuron import CubaParams, count_spikes, run_cuba
 from .quantize import QuantizedBlock, quantize_block
 from .synapse import dendritic_sums, sum_bounds
 
@@ -186,7 +186,7 @@ class STCB(nn.Module):
             params = CubaParams(self.neuron.i_decay, self.neuron.v_decay, int(q.threshold), bias)
             spikes_out = run_cuba(accum, params, dtype=spikes_in.dtype,
                                   bounds=sum_bounds(q.weight))
-        counts = spikes_out.sum(0)
+        counts = count_spikes(spikes_out)  # (B, *out_shape)
         aggregate = self._apply_synapse(counts_in, q.weight_ste)
         if q.bias_ste is not None:
             aggregate = aggregate + steps * q.bias_ste.view(self._bias_shape())
