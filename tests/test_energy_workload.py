@@ -119,9 +119,10 @@ def test_checkpoint_must_match_the_run():
     with pytest.raises(SlssnnError, match="layers"):
         check_matches_run(random_net(timesteps=4), run, "c.pt", "r.json")
     wider = _run_of(model)
-    wider["layers"][3]["neurons"] = 256
-    with pytest.raises(SlssnnError, match=r"layer 3:dense field 'neurons' is 128 in the "
-                                          r"checkpoint, 256 in the run"):
+    neurons = wider["layers"][3]["neurons"]
+    wider["layers"][3]["neurons"] = 2 * neurons
+    with pytest.raises(SlssnnError, match=rf"layer 3:dense field 'neurons' is {neurons} in the "
+                                          rf"checkpoint, {2 * neurons} in the run"):
         check_matches_run(model, wider, "c.pt", "r.json")
 
 

@@ -94,3 +94,28 @@ def test_random_shift_moves_by_at_most_one_pixel():
     assert torch.all((rows - 3).abs() <= 1) and torch.all((cols - 4).abs() <= 1)
     assert moved.sum() == 64 and len(set(positions.tolist())) > 1
     assert torch.equal(random_shift(images, 0.0, torch.Generator()), images)
+
+
+def test_clamp_slope_leaks_the_gradient_outside_the_window_only():
+    torch.manual_seed(3)
+    steps = 4
+    spikes_in = (torch.rand(steps, 6, 5) > 0.4).float()
+    weight = (torch.randn(3, 5) * 2).tolist()
+    grads, values = [], []
+    for slope in (0.0, 0.25):
+        block = dense_block(weight, threshold=0.7)
+        block.clamp_slope = slope
+        counts_in = spikes_in.sum(0).requires_grad_(True)
+        _, counts = block(spikes_in, counts_in)
+        counts.sum().backward()
+        grads.append(counts_in.grad.clone())
+        values.append(counts.detach())
+    assert torch.equal(values[0], values[1])  # forward: the true counts either way
+    q = block.quantized()
+    w_q, th_q = q.weight / q.scale, q.threshold / q.scale
+    ratio = spikes_in.sum(0) @ w_q.T / th_q
+    inside = ((ratio > 0) & (ratio < steps)).float()
+    assert 0 < inside.mean() < 1  # both cases occur
+    expected = ((inside + 0.25 * (1 - inside)) / th_q) @ w_q
+    assert torch.allclose(grads[0], (inside / th_q) @ w_q, atol=1e-6)
+    assert torch.allclose(grads[1], expected, atol=1e-6)

@@ -85,11 +85,15 @@ class STCB(nn.Module):
         batch_norm: batch norm after the synapse in training, folded into the
             synapse's weight and a per-neuron bias before quantization (see
             :meth:`folded`), so that export writes a plain conv/dense + bias.
+        clamp_slope: slope of the equivalent gradient outside ``[0, T]``
+            (0: the plain clamp; ``s > 0``: silent and saturated neurons pass
+            ``s`` times the in-range gradient, so a silent output class can
+            learn to fire; docs/method.md, "Clamp slope").
     """
 
     def __init__(self, synapse: nn.Conv2d | nn.Linear, neuron: NeuronConfig,
                  threshold: float = 1.0, train_threshold: bool = True,
-                 batch_norm: bool = False) -> None:
+                 batch_norm: bool = False, clamp_slope: float = 0.0) -> None:
         super().__init__()
         if not isinstance(synapse, nn.Conv2d | nn.Linear):
             raise TypeError(f"STCB synapse must be Conv2d or Linear, got {type(synapse).__name__}")
@@ -99,6 +103,7 @@ class STCB(nn.Module):
                                       requires_grad=train_threshold)
         channels = synapse.out_channels if isinstance(synapse, nn.Conv2d) else synapse.out_features
         self.norm = nn.BatchNorm1d(channels) if batch_norm else None
+        self.clamp_slope = float(clamp_slope)
 
     @property
     def is_conv(self) -> bool:
@@ -190,5 +195,8 @@ class STCB(nn.Module):
         aggregate = self._apply_synapse(counts_in, q.weight_ste)
         if q.bias_ste is not None:
             aggregate = aggregate + steps * q.bias_ste.view(self._bias_shape())
-        surrogate = torch.clamp(aggregate / q.threshold_ste, 0.0, float(steps))
+        ratio = aggregate / q.threshold_ste
+        surrogate = torch.clamp(ratio, 0.0, float(steps))
+        if self.clamp_slope:  # leaky clamp: gradient clamp_slope / theta outside [0, T]
+            surrogate = surrogate + self.clamp_slope * (ratio - surrogate)
         return spikes_out, surrogate + (counts - surrogate).detach()
