@@ -2,8 +2,9 @@
 
 Side by side in one run, on this machine's CPU, with the same thread count
 for every variant: one training step (forward, loss, backward, optimizer
-step; batch 64) of the digits conv architecture (8x8x1 -> conv32 k3 p1 ->
-conv64 k3 s2 p1 -> flatten -> dense128 -> dense10) at each T, trained with
+step; batch 64) of one digits-sized conv architecture (8x8x1 -> conv32 k3 p1
+-> conv64 k3 s2 p1 -> flatten -> dense128 -> dense10, ``WIDTHS``; ours keeps
+the rest of the digits recipe of ``training/models.py``) at each T, trained with
 
 - ``stcb``: our spike-train level equivalent gradient (the real SpikingNet of
   ``training/models.py``, integer forward, backward through counts);
@@ -15,8 +16,8 @@ conv64 k3 s2 p1 -> flatten -> dense128 -> dense10) at each T, trained with
   current_decay=1, voltage_decay=0);
 - ``ann``: the ANN twin (ReLU, one pass), the floor.
 
-Every spiking variant sees the same input spike trains (our input layer:
-pixel current, IF at threshold 8) and the same loss, cross-entropy of
+Every spiking variant sees the same input spike trains (our input layer as
+the digits recipe of ``training/models.py`` sets it) and the same loss, cross-entropy of
 ``counts * logit_scale / T`` where ``counts`` are the output spike counts.
 Our STCB net, snnTorch and SpikingJelly start from the same weights (same
 seed, same layer order) and threshold. For each variant the script prints
@@ -56,6 +57,20 @@ from slssnn.training.models import InputLayer, build_model, digits_config
 BATCH = 64
 LOGIT_SCALE = 10.0
 EVAL_SIZE = 256
+WIDTHS = (32, 64, 128, 10)
+"""conv32 k3 p1 -> conv64 k3 s2 p1 -> flatten -> dense128 -> dense10, for every variant."""
+
+
+def bench_config(steps: int):
+    """The digits recipe of ``training/models.py`` (input layer, block options) at WIDTHS."""
+    config = digits_config(steps)
+    blocks = [spec for spec in config.layers if spec["type"] != "flatten"]
+    kinds = [spec["type"] for spec in config.layers]
+    if kinds != ["conv", "conv", "flatten", "dense", "dense"]:
+        raise SystemExit(f"digits_config changed its layer types ({kinds}); update WIDTHS")
+    for spec, width in zip(blocks, WIDTHS, strict=True):
+        spec["out_channels" if spec["type"] == "conv" else "out_features"] = width
+    return config
 
 
 @dataclass
@@ -72,7 +87,7 @@ class Variant:
 
 
 def ours(steps: int, threshold: float) -> Variant:
-    config = digits_config(steps)
+    config = bench_config(steps)
     config.initial_threshold = threshold
     model = build_model(config)
 
@@ -83,10 +98,11 @@ def ours(steps: int, threshold: float) -> Variant:
 
 
 def ann_twin() -> Variant:
+    c1, c2, d1, out = WIDTHS
     model = nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
-        nn.Linear(64 * 4 * 4, 128), nn.ReLU(), nn.Linear(128, 10))
+        nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+        nn.Linear(c2 * 4 * 4, d1), nn.ReLU(), nn.Linear(d1, out))
 
     def forward(images: torch.Tensor, _spikes: torch.Tensor):
         return model(images / 16.0), []
@@ -95,9 +111,10 @@ def ann_twin() -> Variant:
 
 def synapses() -> list[nn.Module]:
     """The four synapses of the digits net, as in the ANN twin (no bias, as our STCBs)."""
-    return [nn.Conv2d(1, 32, 3, padding=1, bias=False),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1, bias=False),
-            nn.Linear(64 * 4 * 4, 128, bias=False), nn.Linear(128, 10, bias=False)]
+    c1, c2, d1, out = WIDTHS
+    return [nn.Conv2d(1, c1, 3, padding=1, bias=False),
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1, bias=False),
+            nn.Linear(c2 * 4 * 4, d1, bias=False), nn.Linear(d1, out, bias=False)]
 
 
 def snntorch_bptt(steps: int, threshold: float) -> Variant:
@@ -128,12 +145,13 @@ def spikingjelly_bptt(steps: int, threshold: float) -> Variant:
     def if_node() -> nn.Module:
         return neuron.IFNode(v_threshold=threshold, v_reset=0.0,
                              surrogate_function=surrogate.ATan(), step_mode="m")
+    c1, c2, d1, out = WIDTHS
     model = nn.Sequential(
-        layer.Conv2d(1, 32, 3, padding=1, bias=False, step_mode="m"), if_node(),
-        layer.Conv2d(32, 64, 3, stride=2, padding=1, bias=False, step_mode="m"), if_node(),
+        layer.Conv2d(1, c1, 3, padding=1, bias=False, step_mode="m"), if_node(),
+        layer.Conv2d(c1, c2, 3, stride=2, padding=1, bias=False, step_mode="m"), if_node(),
         layer.Flatten(step_mode="m"),
-        layer.Linear(64 * 4 * 4, 128, bias=False, step_mode="m"), if_node(),
-        layer.Linear(128, 10, bias=False, step_mode="m"), if_node())
+        layer.Linear(c2 * 4 * 4, d1, bias=False, step_mode="m"), if_node(),
+        layer.Linear(d1, out, bias=False, step_mode="m"), if_node())
     nodes = [m for m in model if isinstance(m, neuron.IFNode)]
     trace: list[torch.Tensor] = []
     for node in nodes:
@@ -154,11 +172,12 @@ def slayer_bptt(steps: int, threshold: float) -> Variant:
               "tau_grad": 1.0, "scale_grad": 1.0, "requires_grad": False}
     # delay_shift=False: no axonal delay of one step per block (our STCB windows
     # have none either; with it, the output of 4 blocks at T=4 would be empty)
-    blocks = [cuba.Conv(params, 1, 32, 3, padding=1, delay_shift=False),
-              cuba.Conv(params, 32, 64, 3, stride=2, padding=1, delay_shift=False),
+    c1, c2, d1, out = WIDTHS
+    blocks = [cuba.Conv(params, 1, c1, 3, padding=1, delay_shift=False),
+              cuba.Conv(params, c1, c2, 3, stride=2, padding=1, delay_shift=False),
               cuba.Flatten(),
-              cuba.Dense(params, 64 * 4 * 4, 128, delay_shift=False),
-              cuba.Dense(params, 128, 10, delay_shift=False)]
+              cuba.Dense(params, c2 * 4 * 4, d1, delay_shift=False),
+              cuba.Dense(params, d1, out, delay_shift=False)]
     model = nn.ModuleList(blocks)
 
     def forward(_images: torch.Tensor, spikes: torch.Tensor):
@@ -311,8 +330,8 @@ def measure_all(variants: list[Variant], steps: int, train, eval_batch, args) ->
 
 
 def _encoder(steps: int) -> InputLayer:
-    """Our input layer (pixel 0..16 as current, IF at input_threshold), as SpikingNet has it."""
-    return build_model(digits_config(steps)).input_layer
+    """Our input layer (pixel 0..16 as current, as the digits recipe sets it)."""
+    return build_model(bench_config(steps)).input_layer
 
 
 FACTORIES = {

@@ -17,6 +17,7 @@ from slssnn.training.neuron import (
     CubaState,
     count_spikes,
     cuba_step,
+    decays_in_range,
     if_in_range,
     run_cuba,
 )
@@ -74,8 +75,43 @@ def test_at_and_past_the_range_limit_results_stay_exact():
     assert int(state.v[1]) == -(STATE_LIMIT - 1)  # saturated: the case the fast path avoids
 
 
+def test_saturation_at_the_top_keeps_the_fast_path_exact():
+    """v clipped at 2**23 - 1 still exceeds vth << 6: it fires and resets like the unclipped v."""
+    p = CubaParams(4096, 0, IF_EXACT_LIMIT)
+    a_in = torch.full((6, 2), IF_EXACT_LIMIT, dtype=torch.int64)
+    a_in[:, 1] = IF_EXACT_LIMIT // 3
+    assert if_in_range(a_in, p)
+    assert torch.equal(run_cuba(a_in, p), reference(a_in, p))
+    _, state = cuba_step(CubaState.zeros((2,)), a_in[0], p)
+    assert int(state.v[0] + a_in[1, 0] * 64) > STATE_LIMIT - 1  # Lava clips this sum
+    assert run_cuba(a_in, p)[:, 0].tolist() == [False, True] * 3
+
+
+def test_a_run_that_saturates_at_the_bottom_stays_exact():
+    """Inputs in range, but v' sinks below -(2**17 - 1): the floor of Lava's 24-bit voltage."""
+    p = CubaParams(4096, 0, 10)
+    a_in = torch.full((4, 3), -50_000, dtype=torch.int64)
+    a_in[:, 1] = 5  # this neuron fires; the others sink to saturation
+    assert if_in_range(a_in, p)  # the float32 path, with the floor
+    assert torch.equal(run_cuba(a_in, p), reference(a_in, p))
+    _, state = cuba_step(CubaState.zeros((3,)), a_in[0], p)
+    for a_t in a_in[1:]:
+        _, state = cuba_step(state, a_t, p)
+    assert int(state.v[0]) == -(STATE_LIMIT - 1)
+
+
+def test_a_floored_voltage_off_the_grid_of_64_still_fires_exactly():
+    """After the floor, v = -(2**23 - 1) is no multiple of 64: v / 64 = vth + 1/64 must fire."""
+    p = CubaParams(4096, 0, 50)
+    a_in = torch.tensor([[-IF_EXACT_LIMIT], [-IF_EXACT_LIMIT], [IF_EXACT_LIMIT], [51], [0]])
+    expected = reference(a_in, p)
+    assert expected.view(-1).tolist() == [False, False, False, True, False]
+    assert if_in_range(a_in, p)
+    assert torch.equal(run_cuba(a_in, p), expected)
+
+
 def test_per_neuron_negative_sums_widen_the_range():
-    """One large negative input per neuron: T * min(a) is out of range, the real sums are not."""
+    """One large negative input per neuron: T * min(a) is out of range, the real v' is not."""
     steps = 16
     a_in = torch.zeros((steps, 4), dtype=torch.int32)
     a_in[torch.arange(4), torch.arange(4)] = -(IF_EXACT_LIMIT // 2)
@@ -90,6 +126,28 @@ def test_per_neuron_negative_sums_widen_the_range():
 def test_leaky_and_current_decay_take_the_general_path(p):
     a_in = torch.randint(-200, 400, (10, 2))
     assert not if_in_range(a_in, p)
+    assert torch.equal(run_cuba(a_in, p), reference(a_in, p))
+
+
+@pytest.mark.parametrize("i_decay,v_decay", [(2048, 0), (4096, 512), (1, 4095), (1024, 2048),
+                                              (3000, 4096)])
+@pytest.mark.parametrize("dtype", [torch.bool, torch.float32])
+def test_decays_path_equals_cuba_step(i_decay, v_decay, dtype):
+    gen = torch.Generator().manual_seed(i_decay + v_decay)
+    a_in = torch.randint(-60, 90, (12, 4, 3, 5), generator=gen)
+    p = CubaParams(i_decay, v_decay, 40, torch.randint(-9, 9, (3, 1), generator=gen))
+    assert decays_in_range(a_in, p)
+    spikes = run_cuba(a_in, p, dtype=dtype)
+    assert spikes.dtype == dtype
+    assert torch.equal(spikes.bool(), reference(a_in, p))
+    assert spikes.float().mean() > 0.02
+
+
+def test_decays_path_refuses_what_could_saturate():
+    p = CubaParams(2048, 256, 100)
+    a_in = torch.full((16, 2), -600)
+    a_in[::3] = 700
+    assert not decays_in_range(a_in, p)  # 16 * 16 * 700 > 2**17 - 1
     assert torch.equal(run_cuba(a_in, p), reference(a_in, p))
 
 

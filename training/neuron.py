@@ -118,67 +118,124 @@ IF_EXACT_LIMIT = (STATE_LIMIT - 1) >> ACTIVATION_SHIFT
 """``2**17 - 1``: the largest ``|v| / 64`` that neither saturates ``v`` nor wraps ``u``."""
 
 
+def _if_range(a_in: torch.Tensor, p: CubaParams, bounds: tuple[int, int] | None) -> int:
+    """0: not plain IF on ``a_in``; 1: exact without a floor; 2: exact with the floor.
+
+    See :func:`if_in_range`.
+    """
+    threshold = int(p.threshold)
+    if (p.i_decay != DECAY_UNITY or p.v_decay != 0 or not 0 <= threshold <= IF_EXACT_LIMIT
+            or not ACTIVATION_SHIFT == BIAS_EXP == THRESHOLD_SHIFT or a_in.numel() == 0):
+        return 0
+    bias = torch.as_tensor(p.bias, device=a_in.device)
+    b_low, b_high = (int(x) for x in torch.aminmax(bias)) if bias.numel() else (0, 0)
+    steps = a_in.shape[0]
+
+    def no_floor(low: int, high: int) -> bool:
+        return max(-low, high) <= IF_EXACT_LIMIT and max(-b_low, b_high) <= IF_EXACT_LIMIT \
+            and steps * max(-(low + b_low), 0) <= IF_EXACT_LIMIT
+
+    if bounds is not None and no_floor(*bounds):
+        return 1
+    low, high = (int(x) for x in torch.aminmax(a_in))
+    if max(-low, high) > IF_EXACT_LIMIT or max(-b_low, b_high) > IF_EXACT_LIMIT:
+        return 0  # u could wrap
+    return 1 if no_floor(low, high) else 2
+
+
 def if_in_range(a_in: torch.Tensor, p: CubaParams,
                 bounds: tuple[int, int] | None = None) -> bool:
-    """Whether :func:`cuba_step` reduces to plain integrate-and-fire on ``a_in``.
+    """Whether :func:`run_cuba` may run ``a_in`` as plain integrate-and-fire in float32.
 
-    Needs ``i_decay = 4096`` and ``v_decay = 0``. From rest, the current is then
-    ``u = a << 6`` (its decay term is zero, and ``|a| <= 2**17 - 1`` keeps both
-    wraps idle) and ``decay(v, 0) = v``, so ``v`` only accumulates
-    ``(a + bias) << 6`` and resets to 0 above ``vth << 6``. In units of 64
-    (activation, bias and threshold share the shift 6) ``v' = v / 64`` stays in
-    ``[-N, vThMant + max(a + bias)]``, where ``N`` is the neuron's largest sum
-    of negative inputs ``sum_t max(-(a_t + bias), 0)`` (at most ``T`` times the
-    most negative one). When both ends are within ``2**17 - 1`` neither the
-    24-bit saturation nor an int32 wrap acts, and a step is
-    ``v' += a + bias; s = v' > vThMant; v' = 0 where s``, on integers below
-    ``2**17`` in magnitude: exact in float32.
+    Needs ``i_decay = 4096``, ``v_decay = 0``, ``0 <= vThMant <= 2**17 - 1``
+    and ``|a|, |bias| <= 2**17 - 1``. From rest, the current is then
+    ``u = a << 6`` (its decay term is zero and neither wrap can act) and
+    ``decay(v, 0) = v``, so ``v`` only accumulates ``(a + bias) << 6``, is
+    clipped to ``+-(2**23 - 1)`` and resets to 0 above ``vth << 6``; the int32
+    sum ``v + u + (bias << 6)`` stays far from ``2**31``. The clip at the top
+    never changes a spike: ``vth << 6 < 2**23 - 1``, so a clipped voltage
+    still fires and resets to 0, as the unclipped one would. With
+    ``v' = v / 64`` (activation, bias and threshold share the shift 6) a step
+    is ``v' = max(v' + a + bias, -(2**23 - 1) / 64); s = v' > vThMant;
+    v' = 0 where s``: multiples of 1/64 below ``2**18``, exact in float32.
+    The floor is left out where it provably never acts (``T`` times the most
+    negative ``a + bias`` within ``2**17 - 1``).
 
     ``bounds``: ``(low, high)`` that the caller guarantees for ``a_in`` (e.g.
     from the weights, :func:`slssnn.training.synapse.sum_bounds`); tried first,
     before the exact range of ``a_in`` is measured.
     """
-    if (p.i_decay != DECAY_UNITY or p.v_decay != 0
-            or not ACTIVATION_SHIFT == BIAS_EXP == THRESHOLD_SHIFT or a_in.numel() == 0):
-        return False
-    bias = torch.as_tensor(p.bias, device=a_in.device)
-    b_low, b_high = (int(x) for x in torch.aminmax(bias)) if bias.numel() else (0, 0)
-    steps, threshold = a_in.shape[0], int(p.threshold)
-
-    def fits(low: int, high: int) -> bool:
-        return (max(-low, high) <= IF_EXACT_LIMIT
-                and threshold + max(high + b_high, 0) <= IF_EXACT_LIMIT
-                and steps * max(-(low + b_low), 0) <= IF_EXACT_LIMIT)
-
-    if bounds is not None and fits(*bounds):
-        return True
-    low, high = (int(x) for x in torch.aminmax(a_in))
-    if fits(low, high):
-        return True
-    if max(-low, high) > IF_EXACT_LIMIT or threshold + max(high + b_high, 0) > IF_EXACT_LIMIT:
-        return False
-    negative = (a_in.to(torch.int64) + bias).clamp(max=0).sum(0)  # per neuron
-    return -int(negative.min()) <= IF_EXACT_LIMIT
+    return _if_range(a_in, p, bounds) > 0
 
 
-def _run_if(a_in: torch.Tensor, p: CubaParams, dtype: torch.dtype) -> torch.Tensor:
+def _run_if(a_in: torch.Tensor, p: CubaParams, dtype: torch.dtype,
+            floor: bool) -> torch.Tensor:
     """The integrate-and-fire case of :func:`run_cuba` (only where :func:`if_in_range`).
 
-    It keeps ``w = -v'`` (the negated voltage in units of 64), so that one
-    ``threshold`` both tests and resets: ``v' <= vThMant`` is ``w > -(vThMant + 1/2)``
-    on integers, and ``F.threshold`` keeps ``w`` there and zeroes it elsewhere.
+    It keeps ``w = -v'`` (the negated voltage in units of 64, a multiple of
+    1/64), so that one ``threshold`` both tests and resets: ``v' <= vThMant``
+    is ``w > -(vThMant + 1/128)``, and ``F.threshold`` keeps ``w`` there and
+    zeroes it elsewhere; with ``floor``, ``w`` is first clipped to
+    ``(2**23 - 1) / 64``.
     """
     drive = a_in.to(torch.float32)  # keeps a channels-last layout
     if not (isinstance(p.bias, int) and p.bias == 0):
         drive = drive + torch.as_tensor(p.bias, dtype=torch.float32, device=a_in.device)
-    cut = -(float(p.threshold) + 0.5)
+    cut = -(float(p.threshold) + 1 / 128)  # between v' = vThMant and the next 1/64 step
+    lowest = (STATE_LIMIT - 1) / float(1 << ACTIVATION_SHIFT)  # -v' at Lava's floor
     w = torch.zeros_like(drive[0])  # -v / 64
     before_reset = torch.empty_like(drive)  # w of every step before the reset
     for t in range(drive.shape[0]):
         torch.sub(w, drive[t], out=before_reset[t])
+        if floor:
+            before_reset[t].clamp_(max=lowest)
         w = F.threshold(before_reset[t], cut, 0.0)
     spikes = torch.lt(before_reset, cut, out=before_reset)  # v' > vThMant, as 0/1
     return spikes.to(dtype)
+
+
+def decays_in_range(a_in: torch.Tensor, p: CubaParams) -> bool:
+    """Whether no wrap or saturation of :func:`cuba_step` can act on ``a_in``, whatever the decays.
+
+    From rest the decays only shrink magnitudes, so after ``t <= T`` steps
+    ``|u| <= 64 * T * max|a|`` and ``|v| <= 64 * T * (T * max|a| + max|bias|)``.
+    When ``T * (T * max|a| + max|bias|) <= 2**17 - 1`` both stay inside 24 bits
+    (no wrap of ``u``, no saturation of ``v``, no int32 wrap), and a step is
+    ``u = decay(u) + 64 a; v = decay(v) + u + 64 bias; s = v > 64 vThMant``,
+    with ``decay(x) = trunc(x * (4096 - d) / 4096)``: exact in float64, whose
+    53-bit mantissa holds every product below ``2**35``.
+    """
+    if a_in.numel() == 0 or not ACTIVATION_SHIFT == BIAS_EXP == THRESHOLD_SHIFT:
+        return False
+    low, high = (int(x) for x in torch.aminmax(a_in))
+    bias = torch.as_tensor(p.bias)
+    b_max = int(bias.abs().max()) if bias.numel() else 0
+    steps = a_in.shape[0]
+    return steps * (steps * max(-low, high) + b_max) <= IF_EXACT_LIMIT
+
+
+def _run_decays(a_in: torch.Tensor, p: CubaParams, dtype: torch.dtype) -> torch.Tensor:
+    """:func:`cuba_step`'s loop without its idle wraps (only where :func:`decays_in_range`)."""
+    unit = float(1 << ACTIVATION_SHIFT)
+    drive = a_in.to(torch.float64) * unit  # a << 6
+    bias = torch.as_tensor(p.bias, dtype=torch.float64, device=a_in.device) * unit
+    keep_u = (DECAY_UNITY - p.i_decay) / DECAY_UNITY  # exact: a multiple of 2**-12
+    keep_v = (DECAY_UNITY - p.v_decay) / DECAY_UNITY
+    threshold = float(int(p.threshold) << THRESHOLD_SHIFT)
+    u = torch.zeros_like(drive[0])
+    v = torch.zeros_like(drive[0])
+    below = torch.empty_like(drive)  # 1.0 where v <= threshold (no spike)
+    for t in range(drive.shape[0]):
+        if keep_u:
+            u = u.mul_(keep_u).trunc_().add_(drive[t])
+        else:
+            u = drive[t]
+        if keep_v != 1.0:
+            v.mul_(keep_v).trunc_()
+        v.add_(u).add_(bias)
+        torch.le(v, threshold, out=below[t])
+        v.mul_(below[t])
+    return torch.rsub(below, 1).to(dtype)
 
 
 def run_cuba(a_in: torch.Tensor, p: CubaParams, dtype: torch.dtype = torch.bool,
@@ -188,13 +245,17 @@ def run_cuba(a_in: torch.Tensor, p: CubaParams, dtype: torch.dtype = torch.bool,
     ``a_in``: integers (an integer dtype, or float holding integers), shape
     ``(T, *neurons)``. Returns the spikes, 0/1 in ``dtype`` (default bool), of
     the same shape (in the layout of ``a_in`` where the fast path runs). Each
-    step is :func:`cuba_step`; where :func:`if_in_range` proves that no wrap,
-    saturation or decay acts (IF neurons, the common case), the same integers
-    run in float32 without them.
+    step is :func:`cuba_step`; where :func:`if_in_range` shows that no wrap or
+    decay acts (IF neurons, the common case), the same arithmetic runs in
+    float32 without them; where :func:`decays_in_range` proves that no
+    wrap or saturation acts, in float64 with the decays.
     ``bounds``: as in :func:`if_in_range`.
     """
-    if if_in_range(a_in, p, bounds):
-        return _run_if(a_in, p, dtype)
+    mode = _if_range(a_in, p, bounds)
+    if mode:
+        return _run_if(a_in, p, dtype, floor=mode == 2)
+    if decays_in_range(a_in, p):
+        return _run_decays(a_in, p, dtype)
     a_in = a_in.to(torch.int64)
     state = CubaState.zeros(tuple(a_in.shape[1:]), device=a_in.device)
     spikes = []
