@@ -99,7 +99,7 @@ def train(model: SpikingNet, images: torch.Tensor, labels: torch.Tensor,
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))  # synchronises
+        losses.append(loss.item())  # synchronises
         if k >= args.warmup:
             seconds += time.perf_counter() - started
         if (k + 1) % max(1, args.steps // 10) == 0 or k + 1 == args.steps:
@@ -183,6 +183,9 @@ def main() -> int:
         out = Path(args.out) if args.out else Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
         failures += check_export(model, images[:64], out)
+    lava = sorted(m for m in sys.modules if m == "lava" or m.startswith("lava."))
+    if lava:  # this path must run where Lava is not installed
+        failures.append(f"Lava was imported ({lava[0]}, ...)")
     for failure in failures:
         print(f"FAILED: {failure}")
     if not failures:
