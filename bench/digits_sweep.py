@@ -17,10 +17,14 @@ then measures on the 360-image test split:
 
 and the spikes per inference (all layers, input layer included) of the
 deployed network. It prints one Markdown table (mean over seeds, then every
-seed) and writes it with the raw figures into ``OUT/sweep.json``.
+seed) and writes it with the raw figures into ``OUT/digits-sweep.json``.
 
     .venv/bin/python bench/digits_sweep.py --timesteps 1,2,4,8 --seeds 0,1,2 \
-        --lava 4 --out runs/digits-sweep
+        --lava 4 --out runs
+
+(runs land in ``runs/digits-T{T}-seed{S}``, the folders that
+``slssnn pipeline --dataset digits --timesteps T --seed S --out
+runs/digits-T{T}-seed{S}`` uses; ``--reuse`` measures finished ones.)
 """
 
 from __future__ import annotations
@@ -77,11 +81,20 @@ def float_counts(model: SpikingNet, images: torch.Tensor) -> torch.Tensor:
     return spikes.sum(0)
 
 
-def measure(timesteps: int, seed: int, out: Path, lava: bool) -> dict[str, Any]:
-    """Train one (T, seed) with the default recipe and measure it on every engine."""
-    run_dir = out / f"T{timesteps}-seed{seed}"
-    result = train(TrainConfig(dataset="digits", timesteps=timesteps, seed=seed,
-                               out_dir=str(run_dir)), progress=False)
+def measure(timesteps: int, seed: int, out: Path, lava: bool, reuse: bool) -> dict[str, Any]:
+    """Train one (T, seed) with the default recipe and measure it on every engine.
+
+    With ``reuse``, a finished run in ``OUT/digits-T{T}-seed{S}`` (``train.json``,
+    and ``run-lava.json`` as ``slssnn pipeline --out`` that folder writes it) is
+    measured instead of training and running Lava again.
+    """
+    run_dir = out / f"digits-T{timesteps}-seed{seed}"
+    if reuse and (run_dir / "train.json").is_file():
+        result = json.loads((run_dir / "train.json").read_text())
+    else:  # an interrupted run resumes from its last epoch (bit-identical on the CPU)
+        result = train(TrainConfig(dataset="digits", timesteps=timesteps, seed=seed,
+                                   out_dir=str(run_dir)), progress=False,
+                       resume=reuse and (run_dir / "checkpoint.pt").is_file())
     model, _ = load_checkpoint(run_dir / "checkpoint.pt")
     test = load_dataset("digits").test
     float_acc = float((predict(float_counts(model, test.images)) == test.labels).float().mean())
@@ -95,7 +108,9 @@ def measure(timesteps: int, seed: int, out: Path, lava: bool) -> dict[str, Any]:
            "spikes_per_inference": sum(x["spikes"] for x in emu["layers"]) / emu["samples"],
            "emulator_equals_quantized": same}
     if lava:
-        record = run_network(net_path, "digits", "lava", timeout=1800)
+        done = run_dir / "run-lava.json"
+        record = (json.loads(done.read_text()) if reuse and done.is_file()
+                  else run_network(net_path, "digits", "lava", timeout=1800))
         row["lava"] = record["accuracy"]
         row["lava_predictions_equal_emulator"] = record["predictions"] == emu["predictions"]
     print(f"T={timesteps} seed={seed}: " + ", ".join(
@@ -140,13 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=_ints, default=[0, 1, 2], metavar="S,S")
     parser.add_argument("--lava", type=_ints, default=[], metavar="T,T",
                         help="also run these T in Lava's CPU simulator (slow)")
-    parser.add_argument("--out", type=Path, default=Path("runs/digits-sweep"))
+    parser.add_argument("--out", type=Path, default=Path("runs"))
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure finished runs found in OUT instead of training again")
     args = parser.parse_args(argv)
-    rows = [measure(t, s, args.out, t in args.lava) for t in args.timesteps for s in args.seeds]
+    rows = [measure(t, s, args.out, t in args.lava, args.reuse)
+            for t in args.timesteps for s in args.seeds]
     text = table(rows)
     print()
     print(text)
-    write_json(args.out / "sweep.json", {"rows": rows, "table": text,
+    write_json(args.out / "digits-sweep.json", {"rows": rows, "table": text,
                                          "command": " ".join(sys.argv)})
     mismatches = [r for r in rows if not r["emulator_equals_quantized"]
                   or not r.get("lava_predictions_equal_emulator", True)]
