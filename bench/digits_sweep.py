@@ -89,20 +89,20 @@ def measure(timesteps: int, seed: int, out: Path, lava: bool, reuse: bool) -> di
     measured instead of training and running Lava again.
     """
     run_dir = out / f"digits-T{timesteps}-seed{seed}"
-    if reuse and (run_dir / "train.json").is_file():
-        result = json.loads((run_dir / "train.json").read_text())
-    else:  # an interrupted run resumes from its last epoch (bit-identical on the CPU)
-        result = train(TrainConfig(dataset="digits", timesteps=timesteps, seed=seed,
-                                   out_dir=str(run_dir)), progress=False,
-                       resume=reuse and (run_dir / "checkpoint.pt").is_file())
+    if not (reuse and (run_dir / "train.json").is_file()):
+        # an interrupted run resumes from its last epoch (bit-identical on the CPU)
+        train(TrainConfig(dataset="digits", timesteps=timesteps, seed=seed,
+                          out_dir=str(run_dir)), progress=False,
+              resume=reuse and (run_dir / "checkpoint.pt").is_file())
     model, _ = load_checkpoint(run_dir / "checkpoint.pt")
     test = load_dataset("digits").test
     float_acc = float((predict(float_counts(model, test.images)) == test.labels).float().mean())
     net_path = run_dir / "network.net"
     export_network(model, net_path, {"checkpoint": str(run_dir / "checkpoint.pt")})
     emu = run_network(net_path, "digits", "emulator")
-    quantized = result["test_accuracy_quantized_pytorch"]
-    same = evaluate(model, test)["predictions"] == emu["predictions"]
+    quantized_run = evaluate(model, test)
+    quantized = quantized_run["accuracy"]
+    same = quantized_run["predictions"] == emu["predictions"]
     row = {"timesteps": timesteps, "seed": seed, "float": float_acc, "quantized": quantized,
            "emulator": emu["accuracy"],
            "spikes_per_inference": sum(x["spikes"] for x in emu["layers"]) / emu["samples"],

@@ -119,3 +119,11 @@ def test_clamp_slope_leaks_the_gradient_outside_the_window_only():
     expected = ((inside + 0.25 * (1 - inside)) / th_q) @ w_q
     assert torch.allclose(grads[0], (inside / th_q) @ w_q, atol=1e-6)
     assert torch.allclose(grads[1], expected, atol=1e-6)
+
+
+def test_readout_rounds_counts_before_breaking_ties():
+    from slssnn.training.models import predict
+
+    # an output count that is 2 up to one float ulp (the straight-through sum) ties with 2
+    counts = torch.tensor([[2.0 - 2 ** -22, 2.0, 0.0], [0.0, 1.0, 1.0 + 2 ** -22]])
+    assert predict(counts).tolist() == [0, 1]

@@ -256,8 +256,14 @@ class SpikingNet(nn.Module):
 
 
 def predict(counts: torch.Tensor) -> torch.Tensor:
-    """Readout used everywhere: argmax of output counts; ties go to the lowest class index."""
-    return torch.argmax(counts, dim=-1)
+    """Readout used everywhere: argmax of output counts; ties go to the lowest class index.
+
+    The counts are rounded first: the model's output counts carry the
+    equivalent gradient as ``surrogate + (counts - surrogate).detach()``,
+    whose float value can miss the integer count by an ulp, and such an ulp
+    must not break a tie.
+    """
+    return torch.argmax(torch.round(counts), dim=-1)
 
 
 def validate_config(config: ModelConfig) -> None:
