@@ -91,9 +91,16 @@ def ours(steps: int, threshold: float) -> Variant:
     config.initial_threshold = threshold
     model = build_model(config)
 
-    def forward(images: torch.Tensor, _spikes: torch.Tensor):
-        counts, trace = model(images)
-        return counts * (LOGIT_SCALE / steps), trace[1:]
+    def forward(_images: torch.Tensor, spikes: torch.Tensor):
+        # SpikingNet.forward after its input layer, on the input spikes every variant
+        # gets (train_step times their encoding once for all)
+        counts, trace = spikes.sum(0), []
+        for block, flatten in zip(model.blocks, model.flatten_before, strict=True):
+            if flatten:
+                spikes, counts = spikes.flatten(2), counts.flatten(1)
+            spikes, counts = block(spikes, counts)
+            trace.append(spikes)
+        return counts * (LOGIT_SCALE / steps), trace
     return Variant("stcb", model, forward)
 
 

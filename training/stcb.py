@@ -27,7 +27,7 @@ from torch import nn
 from .fixed_point import CONV_ACCUM_BITS, DECAY_UNITY
 from .neuron import CubaParams, count_spikes, run_cuba
 from .quantize import QuantizedBlock, quantize_block
-from .synapse import dendritic_sums, sum_bounds
+from .synapse import dendritic_sums, sum_bounds, sums_unwrapped
 
 
 @dataclass(frozen=True)
@@ -189,9 +189,62 @@ class STCB(nn.Module):
             accum = accum.unflatten(0, (steps, batch))  # (T, B, *out_shape)
             bias = 0 if q.bias is None else q.bias.to(torch.int64).view(self._bias_shape())
             params = CubaParams(self.neuron.i_decay, self.neuron.v_decay, int(q.threshold), bias)
-            spikes_out = run_cuba(accum, params, dtype=spikes_in.dtype,
-                                  bounds=sum_bounds(q.weight))
-        counts = count_spikes(spikes_out)  # (B, *out_shape)
+            bounds = sum_bounds(q.weight)
+            spikes_out = run_cuba(accum, params, dtype=spikes_in.dtype, bounds=bounds)
+            counts = count_spikes(spikes_out)  # (B, *out_shape)
+        if not torch.is_grad_enabled() or not any(
+                t is not None and t.requires_grad
+                for t in (counts_in, q.weight_ste, q.bias_ste, q.threshold_ste)):
+            return spikes_out, counts
+        if not sums_unwrapped(self.synapse):  # Lava's 24-bit wrap may have acted on accum
+            return spikes_out, self._equivalent_counts(counts_in, q, counts, steps)
+        with torch.no_grad():
+            # A * scale = f_int(c_in) + T * b_int: the per-step integer sums summed over
+            # T, so that the ANN-sized f(c_in) need not run again
+            drive = self._drive(accum, q.bias, bounds)
+            inside = (drive >= 0) & (drive <= steps * int(q.threshold))  # exact clamp test
+            dtype = q.weight_ste.dtype
+            ratio = drive.to(dtype) / q.threshold  # A / theta
+            gain = inside.to(dtype) if not self.clamp_slope else \
+                torch.where(inside, 1.0, self.clamp_slope).to(dtype)
+        out = _EquivalentGradient.apply(counts, counts_in, q.weight_ste, q.bias_ste,
+                                        q.threshold_ste, gain, ratio, self, steps)
+        return spikes_out, out
+
+    def _drive(self, accum: torch.Tensor, bias: torch.Tensor | None,
+               bounds: tuple[int, int]) -> torch.Tensor:
+        """``sum_t accum[t] + T * bias`` (file units), exact, shape ``(B, *out_shape)``.
+
+        ``accum``: the unwrapped integer sums ``(T, B, *out_shape)`` (int32, or
+        float holding integers), each within ``bounds``. Summed step by step (a
+        reduction over the leading axis is several times slower here) in int32
+        or float32 where the total provably fits (below ``2**31`` / ``2**24``),
+        else in int64 / float64.
+        """
+        steps = accum.shape[0]
+        peak = steps * (max(-bounds[0], bounds[1])
+                        + (0 if bias is None else int(bias.abs().max())))
+        if accum.is_floating_point():
+            dtype = torch.float32 if accum.dtype == torch.float32 and peak < 1 << 24 \
+                else torch.float64
+        else:
+            dtype = torch.int32 if accum.dtype == torch.int32 and peak < 1 << 31 \
+                else torch.int64
+        drive = accum[0].to(dtype, copy=True)
+        for a_t in accum[1:]:
+            drive += a_t
+        if bias is not None:
+            drive += (steps * bias).to(dtype).view(self._bias_shape())
+        return drive
+
+    def _equivalent_counts(self, counts_in: torch.Tensor, q: QuantizedBlock,
+                           counts: torch.Tensor, steps: int) -> torch.Tensor:
+        """The definition: value ``counts``, gradient of ``clamp(f(c_in) + T b) / theta``.
+
+        The float aggregate ``f(c_in)`` through ``weight_ste`` and autograd; the
+        forward uses it where Lava's 24-bit wrap may have acted on the per-step
+        sums, and the tests check :class:`_EquivalentGradient` against it.
+        """
         aggregate = self._apply_synapse(counts_in, q.weight_ste)
         if q.bias_ste is not None:
             aggregate = aggregate + steps * q.bias_ste.view(self._bias_shape())
@@ -199,4 +252,49 @@ class STCB(nn.Module):
         surrogate = torch.clamp(ratio, 0.0, float(steps))
         if self.clamp_slope:  # leaky clamp: gradient clamp_slope / theta outside [0, T]
             surrogate = surrogate + self.clamp_slope * (ratio - surrogate)
-        return spikes_out, surrogate + (counts - surrogate).detach()
+        return surrogate + (counts - surrogate).detach()
+
+
+class _EquivalentGradient(torch.autograd.Function):
+    """Output counts with the equivalent gradient, from precomputed ``A / theta``.
+
+    Forward returns ``counts`` (the true spike counts). Backward is that of
+    ``clamp(A / theta, 0, T)`` (slope ``clamp_slope`` outside) with
+    ``A = f(c_in; W) + T * b`` (:meth:`STCB._equivalent_counts`): for the
+    upstream gradient ``g``, ``gain`` (1 inside the clamp, ``clamp_slope``
+    outside) and ``ratio = A / theta`` saved from the forward,
+    ``dA = g * gain / theta``, ``dtheta = -sum(g * gain * ratio) / theta``,
+    ``dW, dc_in`` from ``f``'s own backward (conv or linear) and
+    ``db = T * sum(dA)`` over batch and positions.
+    """
+
+    @staticmethod
+    def forward(ctx, counts, counts_in, weight, bias, threshold, gain, ratio, block, steps):
+        ctx.save_for_backward(counts_in, weight, threshold, gain, ratio)
+        ctx.block, ctx.steps = block, steps
+        return counts
+
+    @staticmethod
+    def backward(ctx, grad):
+        counts_in, weight, threshold, gain, ratio = ctx.saved_tensors
+        block: STCB = ctx.block
+        _, need_in, need_w, need_b, need_th = ctx.needs_input_grad[:5]
+        scaled = grad * gain  # d loss / d ratio
+        grad_a = scaled / threshold  # d loss / d A
+        grad_in = grad_w = grad_b = grad_th = None
+        if need_th:
+            grad_th = -(scaled * ratio).sum() / threshold
+        if need_b:
+            dims = [0, *range(2, grad_a.dim())]
+            grad_b = grad_a.sum(dims) * ctx.steps
+        if block.is_conv and (need_in or need_w):
+            c = block.synapse
+            grad_in, grad_w, _ = torch.ops.aten.convolution_backward(
+                grad_a, counts_in, weight, None, c.stride, c.padding, c.dilation, False,
+                [0, 0], c.groups, [need_in, need_w, False])
+        else:
+            if need_in:
+                grad_in = grad_a @ weight
+            if need_w:
+                grad_w = grad_a.t() @ counts_in
+        return None, grad_in, grad_w, grad_b, grad_th, None, None, None, None

@@ -125,6 +125,16 @@ def dendritic_sums(spikes: torch.Tensor, weight: torch.Tensor,
     return sums if sums.dtype == torch.float32 else sums.to(torch.int64)
 
 
+def sums_unwrapped(synapse: nn.Conv2d | nn.Linear) -> bool:
+    """Whether :func:`dendritic_sums` of ``synapse`` are the plain sums (no 24-bit wrap).
+
+    A dense synapse is never wrapped; a conv only from a fan-in of
+    ``WRAP_FREE_FAN_IN`` on. Then the sums over T of the per-step sums are
+    ``f_int`` of the spike counts (``f`` is linear).
+    """
+    return not isinstance(synapse, nn.Conv2d) or synapse.weight[0].numel() < WRAP_FREE_FAN_IN
+
+
 def sum_bounds(weight: torch.Tensor) -> tuple[int, int]:
     """``(low, high)`` of any dendritic sum of binary spikes through ``weight``.
 
