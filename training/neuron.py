@@ -35,7 +35,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 from .fixed_point import (
     ACTIVATION_SHIFT,
@@ -174,7 +173,7 @@ def _run_if(a_in: torch.Tensor, p: CubaParams, dtype: torch.dtype,
 
     It keeps ``w = -v'`` (the negated voltage in units of 64, a multiple of
     1/64), so that one ``threshold`` both tests and resets: ``v' <= vThMant``
-    is ``w > -(vThMant + 1/128)``, and ``F.threshold`` keeps ``w`` there and
+    is ``w > -(vThMant + 1/128)``, and ``torch.threshold`` keeps ``w`` there and
     zeroes it elsewhere; with ``floor``, ``w`` is first clipped to
     ``(2**23 - 1) / 64``.
     """
@@ -189,7 +188,7 @@ def _run_if(a_in: torch.Tensor, p: CubaParams, dtype: torch.dtype,
         torch.sub(w, drive[t], out=before_reset[t])
         if floor:
             before_reset[t].clamp_(max=lowest)
-        w = F.threshold(before_reset[t], cut, 0.0)
+        w = torch.threshold(before_reset[t], cut, 0.0)
     spikes = torch.lt(before_reset, cut, out=before_reset)  # v' > vThMant, as 0/1
     return spikes.to(dtype)
 

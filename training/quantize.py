@@ -43,11 +43,6 @@ class QuantizedBlock(NamedTuple):
     threshold_ste: torch.Tensor
 
 
-def _straight_through(x: torch.Tensor, x_quantized: torch.Tensor) -> torch.Tensor:
-    """Value of ``x_quantized``, gradient of ``x``."""
-    return x + (x_quantized - x).detach()
-
-
 def quantize_block(
     weight: torch.Tensor, bias: torch.Tensor | None, threshold: torch.Tensor
 ) -> QuantizedBlock:
@@ -57,12 +52,17 @@ def quantize_block(
         w_int = torch.round(weight * scale / WEIGHT_STEP) * WEIGHT_STEP
         th_int = torch.round(threshold * scale).clamp(1, THRESHOLD_MAX)
         b_int = None if bias is None else torch.round(bias * scale).clamp(BIAS_MIN, BIAS_MAX)
+        # straight-through images x + (x_int / scale - x): value x_int / scale (up to
+        # rounding), gradient of x; the differences formed here, outside the graph
+        w_step = w_int / scale - weight
+        th_step = th_int / scale - threshold
+        b_step = None if bias is None else b_int / scale - bias
     return QuantizedBlock(
         weight=w_int,
         bias=b_int,
         threshold=th_int,
         scale=scale,
-        weight_ste=_straight_through(weight, w_int / scale),
-        bias_ste=None if bias is None else _straight_through(bias, b_int / scale),
-        threshold_ste=_straight_through(threshold, th_int / scale),
+        weight_ste=weight + w_step,
+        bias_ste=None if bias is None else bias + b_step,
+        threshold_ste=threshold + th_step,
     )

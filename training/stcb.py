@@ -185,7 +185,7 @@ class STCB(nn.Module):
         q = self.quantized(counts_in / steps if self.norm is not None else None)
         with torch.no_grad():
             flat = spikes_in.flatten(0, 1)  # (T*B, *in_shape)
-            accum = dendritic_sums(flat, q.weight, self.synapse)  # exact integers
+            accum = dendritic_sums(flat, q.weight, self.synapse, on_grid=True)  # exact
             accum = accum.unflatten(0, (steps, batch))  # (T, B, *out_shape)
             bias = 0 if q.bias is None else q.bias.to(torch.int64).view(self._bias_shape())
             params = CubaParams(self.neuron.i_decay, self.neuron.v_decay, int(q.threshold), bias)

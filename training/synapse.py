@@ -92,20 +92,25 @@ def _int8_path(spikes: torch.Tensor, synapse: nn.Conv2d | nn.Linear) -> bool:
 
 
 def dendritic_sums(spikes: torch.Tensor, weight: torch.Tensor,
-                   synapse: nn.Conv2d | nn.Linear) -> torch.Tensor:
+                   synapse: nn.Conv2d | nn.Linear, on_grid: bool = False) -> torch.Tensor:
     """Lava's integer dendritic sums of ``synapse`` with file weights ``weight``.
 
     Args:
         spikes: binary (0/1) spikes, float, ``(N, *in_shape)``.
         weight: integer-valued float weights in file units, the synapse's shape.
         synapse: the ``nn.Conv2d`` (geometry) or ``nn.Linear`` they belong to.
+        on_grid: the caller guarantees even integer weights in [-256, 254]
+            (``quantize_block``'s): ``weight / 2`` is taken as int8 unchecked.
     Returns:
         integer sums ``(N, *out_shape)``, Conv sums wrapped to signed 24 bits as
         Lava does: int32 (int8 path), int64 (wrapped), or float32 holding the
         integers (float path, ``|a| <= 256 * fan_in < 2**23``).
     """
     is_conv = isinstance(synapse, nn.Conv2d)
-    w8 = _half_weight_int8(weight) if _int8_path(spikes, synapse) else None
+    w8 = None
+    if _int8_path(spikes, synapse):
+        w8 = (weight.detach() / WEIGHT_STEP).to(torch.int8) if on_grid \
+            else _half_weight_int8(weight)
     if w8 is not None:
         if is_conv:
             sums = _conv_int8(spikes, w8, synapse)
