@@ -41,7 +41,6 @@ The machine is shared: run it when the load is low (the script prints
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import statistics
 import time
@@ -52,6 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from slssnn.training.heap import keep_heap
 from slssnn.training.models import InputLayer, build_model, digits_config
 
 BATCH = 64
@@ -201,27 +201,6 @@ def slayer_bptt(steps: int, threshold: float) -> Variant:
 # --- measurement ------------------------------------------------------------------------
 
 
-def keep_heap() -> str:
-    """Ask glibc to keep freed memory instead of returning it to the kernel (mallopt).
-
-    By default glibc serves blocks above a (dynamic) threshold with mmap and
-    trims the heap's top: a training step that allocates and frees tensors of
-    megabytes then pays page faults on every step, several milliseconds here,
-    growing over the run. The setting is process-wide, so every variant runs
-    under it; ``--default-malloc`` measures without it.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return "default allocator (no glibc)"
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    ok = all(libc.mallopt(option, value) == 1 for option, value in (
-        (m_mmap_threshold, 32 << 20), (m_trim_threshold, 1 << 30), (m_top_pad, 64 << 20)))
-    return "glibc heap kept (mallopt)" if ok else "default allocator (mallopt refused)"
-
-
-
-
 def digits() -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     """scikit-learn's 8x8 digits, pixels 0..16 ``(N, 1, 8, 8)``: (train, test), 20% test."""
     from sklearn.datasets import load_digits
@@ -364,7 +343,7 @@ def main() -> None:
     parser.add_argument("--slayer-threshold", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--default-malloc", action="store_true",
-                        help="leave glibc's malloc trimming on (see keep_heap)")
+                        help="leave glibc's malloc trimming on (training/heap.py)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     allocator = "default allocator" if args.default_malloc else keep_heap()

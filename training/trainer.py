@@ -39,6 +39,7 @@ from slssnn.errors import SlssnnError
 from . import distributed
 from .checkpoint import capture_rng_state, load_resume_state, restore_rng_state, save_checkpoint
 from .datasets import Dataset, Split, load_dataset
+from .heap import keep_heap
 from .models import MODEL_CONFIGS, SpikingNet, build_model, predict
 from .zoo import check_fits
 
@@ -344,6 +345,7 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> d
     record.
     """
     _check(config)
+    keep_heap()  # glibc: no page faults on the step's multi-MB tensors (training/heap.py)
     ctx = distributed.setup(config.device)
     try:
         with deterministic(ctx.device):
