@@ -202,8 +202,15 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
     out = _output_file(args.output)
     if args.dataset is None:
         from slssnn.export.netx_reader import read_network
+        from slssnn.training.datasets import DATASETS
 
-        args.dataset = read_network(args.network).metadata.get("dataset", "digits")
+        metadata = read_network(args.network).metadata
+        named = metadata.get("dataset")
+        if named not in DATASETS:
+            what = ("has no slssnn metadata" if not metadata
+                    else f"was trained on dataset {named!r}, which slssnn does not know")
+            raise SlssnnError(f"network {args.network} {what}; give --dataset NAME")
+        args.dataset = named
     if args.download:
         from slssnn.training.datasets import fetch
 

@@ -76,7 +76,8 @@ def test_bad_network(files, name, needle):
 
 
 def test_network_and_dataset_that_do_not_fit(files):
-    assert_one_line_error(slssnn("run", files / "good.net", "-o", files / "r.json"),
+    assert_one_line_error(slssnn("run", files / "good.net", "--dataset", "digits", "-o",
+                                 files / "r.json"),
                           "input shape (2, 7, 7) does not match dataset 'digits'")
 
 

@@ -108,8 +108,8 @@ def test_twenty_interrupted_or_timed_out_runs_leave_nothing_behind(tmp_path):
 def test_cli_timeout_is_one_line_exit_2(tmp_path):
     net = tmp_path / "d.net"
     export_network(random_net(input_shape=(1, 8, 8)), net)
-    proc = start(["-m", "slssnn", "run", str(net), "--backend", "lava", "--timeout", "0.5",
-                  "-o", str(tmp_path / "r.json")], uuid.uuid4().hex)
+    proc = start(["-m", "slssnn", "run", str(net), "--dataset", "digits", "--backend", "lava",
+                  "--timeout", "0.5", "-o", str(tmp_path / "r.json")], uuid.uuid4().hex)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert err.strip().splitlines()[-1].startswith("slssnn: error: Lava run timed out after 0.5")
