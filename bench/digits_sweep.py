@@ -98,7 +98,8 @@ def measure(timesteps: int, seed: int, out: Path, lava: bool, reuse: bool) -> di
     test = load_dataset("digits").test
     float_acc = float((predict(float_counts(model, test.images)) == test.labels).float().mean())
     net_path = run_dir / "network.net"
-    export_network(model, net_path, {"checkpoint": str(run_dir / "checkpoint.pt")})
+    if not (reuse and net_path.is_file()):  # keep the file a pipeline run exported
+        export_network(model, net_path, {"checkpoint": str(run_dir / "checkpoint.pt")})
     emu = run_network(net_path, "digits", "emulator")
     quantized_run = evaluate(model, test)
     quantized = quantized_run["accuracy"]
