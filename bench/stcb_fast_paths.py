@@ -37,8 +37,11 @@ import train_speed  # noqa: E402  (the same architecture, data and allocator set
 
 
 def reference_sums(spikes: torch.Tensor, weight: torch.Tensor,
-                   synapse: nn.Conv2d | nn.Linear) -> torch.Tensor:
-    """Float conv/linear, rounded, int64, Conv sums wrapped (the forward before the fast paths)."""
+                   synapse: nn.Conv2d | nn.Linear, on_grid: bool = False) -> torch.Tensor:
+    """Float conv/linear, rounded, int64, Conv sums wrapped (the forward before the fast paths).
+
+    ``on_grid`` (``dendritic_sums``' promise of grid weights) is not needed here.
+    """
     if isinstance(synapse, nn.Conv2d):
         c = synapse
         sums = F.conv2d(spikes, weight, None, c.stride, c.padding, c.dilation, c.groups)
