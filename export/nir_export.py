@@ -2,7 +2,7 @@
 
 Every netx block becomes a NIR synapse node and a neuron node, in a chain::
 
-    input -> [L0_neuron]                       netx 'input' layer: currents into neurons
+    input -> [L0_current] [L0_neuron]          netx 'input' layer: currents into neurons
           -> L1_conv (Conv2d) -> L1_neuron     conv block
           -> L2_flatten (Flatten)              netx 'flatten' layer
           -> [L3_delay_in] -> L3_dense (Affine or Linear) -> [L3_delay_out] -> L3_neuron
@@ -11,7 +11,10 @@ Every netx block becomes a NIR synapse node and a neuron node, in a chain::
 Weights, biases and thresholds are written as the file's integers (floats
 holding integers: one unit = one weight integer = one ``vThMant`` step); the
 decays as time constants (:mod:`.nir_map`), so :mod:`.nir_import` recovers
-every integer exactly. What NIR cannot express is refused with
+every integer exactly. A neuron layer is one IF, LIF or CubaLIF node
+(``L{i}_neuron``), or, for a decaying current into a non-leaky voltage
+(``iDecay < 4096``, ``vDecay = 0``), an LI node ``L{i}_current`` followed by
+an IF node ``L{i}_neuron``. What NIR cannot express is refused with
 ``SlssnnError`` naming the layer: per-synapse dense delays (NIR's ``Delay``
 delays a node's outputs, so only per-input and per-output delays map) and
 neurons listed in :func:`.nir_map.neuron_to_nir`.
@@ -114,10 +117,11 @@ def network_to_nir(net: NetxNetwork, dt: float = DEFAULT_DT):  # -> nir.NIRGraph
         where = f"network {net.path}: layer {spec.index} ({spec.type})"
         n = spec.neuron
         if spec.type == "input":
-            node, _ = neuron_to_nir(n.i_decay, n.v_decay, n.threshold, None, spec.shape, dt,
-                                    where)
-            nodes[f"L{spec.index}_neuron"] = node
-            chain.append(f"L{spec.index}_neuron")
+            neurons, _ = neuron_to_nir(n.i_decay, n.v_decay, n.threshold, None, spec.shape, dt,
+                                       where)
+            for role, node in neurons:
+                nodes[f"L{spec.index}_{role}"] = node
+                chain.append(f"L{spec.index}_{role}")
             prev_shape = spec.shape
             continue
         if spec.flatten_before:
@@ -125,8 +129,8 @@ def network_to_nir(net: NetxNetwork, dt: float = DEFAULT_DT):  # -> nir.NIRGraph
             nodes[name] = nir.Flatten(input_type={"input": np.array(prev_shape)}, start_dim=0,
                                       end_dim=-1)
             chain.append(name)
-        neuron, bias = neuron_to_nir(n.i_decay, n.v_decay, n.threshold, spec.bias, spec.shape,
-                                     dt, where)
+        neurons, bias = neuron_to_nir(n.i_decay, n.v_decay, n.threshold, spec.bias, spec.shape,
+                                      dt, where)
         per_input, per_output = _delays(spec) if spec.type == "dense" else (None, None)
         if per_input is not None:
             nodes[f"L{spec.index}_delay_in"] = nir.Delay(delay=per_input * dt)
@@ -137,8 +141,9 @@ def network_to_nir(net: NetxNetwork, dt: float = DEFAULT_DT):  # -> nir.NIRGraph
         if per_output is not None:
             nodes[f"L{spec.index}_delay_out"] = nir.Delay(delay=per_output * dt)
             chain.append(f"L{spec.index}_delay_out")
-        nodes[f"L{spec.index}_neuron"] = neuron
-        chain.append(f"L{spec.index}_neuron")
+        for role, node in neurons:
+            nodes[f"L{spec.index}_{role}"] = node
+            chain.append(f"L{spec.index}_{role}")
         prev_shape = spec.shape
     nodes["output"] = nir.Output(output_type=np.array(prev_shape))
     chain.append("output")

@@ -6,7 +6,10 @@ The graph must be a chain that netx can run::
           -> { [Flatten] [Delay] (Conv2d | Affine | Linear) [Delay] neuron }
           -> Output
 
-with neurons IF, LIF or CubaLIF (:mod:`.nir_map`). A Conv2d straight after
+with neurons IF, LIF or CubaLIF (:mod:`.nir_map`), each optionally after an
+``LI`` node: an LI immediately followed by a spiking node is one CUBA layer,
+the LI being its decaying current (:func:`.nir_map.neuron_pair_from_nir`);
+an LI followed by anything else is refused. A Conv2d straight after
 the Input gets a pass-through input layer (IF, threshold 0: binary input
 spikes pass unchanged); an Affine/Linear straight after the Input receives
 the input as (graded) spikes. A Delay before an Affine delays its inputs,
@@ -22,7 +25,8 @@ it is written exactly; else it is quantized with the function training uses
 
 Refused, with the node named: pooling, recurrence (cycles, nested graphs),
 non-zero ``v_reset``, decays that differ between neurons of a layer, a bias
-filtered by a decaying current, delays on conv layers or off the step grid,
+filtered by a decaying current, an LI not followed by a spiking node or
+followed by a CubaLIF that filters again, delays on conv layers or off the step grid,
 and any node type netx does not run.
 """
 
@@ -53,7 +57,14 @@ from . import schema as S
 from .netx_reader import LayerSpec, NetxNetwork, NeuronSpec
 from .netx_specs import write_layers
 from .nir_export import FORMAT_KEY, NETX_KEY, SLSSNN_KEY
-from .nir_map import DEFAULT_DT, DT_KEY, NEURON_NODES, NeuronFloat, neuron_from_nir
+from .nir_map import (
+    DEFAULT_DT,
+    DT_KEY,
+    NEURON_NODES,
+    NeuronFloat,
+    neuron_from_nir,
+    neuron_pair_from_nir,
+)
 
 SYNAPSE_NODES = ("Conv2d", "Affine", "Linear")
 EXACT_TOLERANCE = 1e-6
@@ -62,13 +73,16 @@ INPUT_SCALE_BITS = 12
 """The input layer's scale is a power of two up to 2**12 (exact if one makes it integer)."""
 INPUT_THRESHOLD_TARGET = 1 << 10
 """Else the scale that puts the input layer's threshold near 2**10."""
+CURRENT_NODE = "LI"
+"""A leaky integrator: mapped as the current of a CUBA layer when a spiking node follows it."""
+LI_ALONE = ("a non-spiking leaky integrator: Loihi's CUBA neuron always fires (an LI maps "
+            "only as the current of the spiking node right after it: IF, LIF or CubaLIF)")
 REFUSED = {
     "SumPool2d": "pooling: netx 0.6.0 cannot load pooling layers (downsample with a strided "
                  "Conv2d)",
     "AvgPool2d": "pooling: netx 0.6.0 cannot load pooling layers (downsample with a strided "
                  "Conv2d)",
     "Conv1d": "1-D convolution has no netx layer",
-    "LI": "a non-spiking leaky integrator: Loihi's CUBA neuron always fires",
     "CubaLI": "a non-spiking leaky integrator: Loihi's CUBA neuron always fires",
     "I": "a non-spiking integrator: Loihi's CUBA neuron always fires",
     "Threshold": "a stateless threshold has no netx neuron",
@@ -266,29 +280,62 @@ def _delay_steps(name: str, node: Any, dt: float) -> np.ndarray:
 
 
 @dataclass
+class _Neuron:
+    """The NIR node(s) of one netx neuron layer: a spiking node, optionally after an LI."""
+
+    spiking: tuple[str, Any]
+    current: tuple[str, Any] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [p[0] for p in (self.current, self.spiking) if p]
+
+    @property
+    def filter(self) -> tuple[str, Any]:
+        """The node whose current decays (the LI if there is one)."""
+        return self.current or self.spiking
+
+    def read(self, dt: float) -> NeuronFloat:
+        if self.current is None:
+            return neuron_from_nir(self.spiking[1], self.spiking[0], dt)
+        return neuron_pair_from_nir(self.current[1], self.current[0], self.spiking[1],
+                                    self.spiking[0], dt)
+
+
+def _take_neuron(items: list[tuple[str, Any]], i: int) -> tuple[_Neuron | None, int]:
+    """The neuron layer starting at ``items[i]`` (a spiking node, or LI + spiking node)."""
+    if i < len(items) and _kind(items[i][1]) == CURRENT_NODE:
+        if i + 1 < len(items) and _kind(items[i + 1][1]) in NEURON_NODES:
+            return _Neuron(items[i + 1], items[i]), i + 2
+        raise _refuse(*items[i], LI_ALONE)
+    if i < len(items) and _kind(items[i][1]) in NEURON_NODES:
+        return _Neuron(items[i]), i + 1
+    return None, i
+
+
+@dataclass
 class _Block:
     """The NIR nodes that make one netx block."""
 
     synapse: tuple[str, Any]
-    neuron: tuple[str, Any]
+    neuron: _Neuron
     flatten: bool = False
     delay_in: tuple[str, Any] | None = None
     delay_out: tuple[str, Any] | None = None
 
 
-def _blocks(chain: list[tuple[str, Any]]) -> tuple[tuple[str, Any] | None, list[_Block]]:
-    """Split the chain into an optional input neuron and synapse+neuron blocks."""
+def _blocks(chain: list[tuple[str, Any]]) -> tuple[_Neuron | None, list[_Block]]:
+    """Split the chain into an optional input neuron layer and synapse+neuron blocks."""
     items = chain[1:-1]
     for name, node in items:
         if _kind(node) in REFUSED:
             raise _refuse(name, node, REFUSED[_kind(node)])
-        if _kind(node) not in SYNAPSE_NODES + NEURON_NODES + ("Flatten", "Delay"):
+        if _kind(node) not in SYNAPSE_NODES + NEURON_NODES + (CURRENT_NODE, "Flatten",
+                                                                "Delay"):
             raise _refuse(name, node, "no netx equivalent; slssnn maps Conv2d, Affine, Linear, "
-                          "Flatten, Delay, IF, LIF, CubaLIF")
-    first = None
-    if items and _kind(items[0][1]) in NEURON_NODES:
-        first, items = items[0], items[1:]
-    blocks, i = [], 0
+                          "Flatten, Delay, IF, LIF, CubaLIF, and LI before one of these neurons")
+    first, i = _take_neuron(items, 0)
+    blocks = []
     while i < len(items):
         flatten, delay_in = False, None
         if _kind(items[i][1]) == "Flatten":
@@ -297,28 +344,32 @@ def _blocks(chain: list[tuple[str, Any]]) -> tuple[tuple[str, Any] | None, list[
             delay_in, i = items[i], i + 1
         if i >= len(items) or _kind(items[i][1]) not in SYNAPSE_NODES:
             name, node = items[min(i, len(items) - 1)]
+            if _kind(node) == CURRENT_NODE:
+                raise _refuse(name, node, LI_ALONE)
             raise _refuse(name, node, "expected a Conv2d, Affine or Linear here (netx blocks "
                           "are a synapse followed by neurons)")
         synapse, i = items[i], i + 1
         delay_out = None
         if i < len(items) and _kind(items[i][1]) == "Delay":
             delay_out, i = items[i], i + 1
-        if i >= len(items) or _kind(items[i][1]) not in NEURON_NODES:
+        neuron, i = _take_neuron(items, i)
+        if neuron is None:
             raise _refuse(synapse[0], synapse[1], "must be followed by a neuron node (IF, "
-                          "LIF or CubaLIF): netx blocks end in neurons")
-        blocks.append(_Block(synapse, items[i], flatten, delay_in, delay_out))
-        i += 1
+                          "LIF or CubaLIF, optionally after an LI): netx blocks end in neurons")
+        blocks.append(_Block(synapse, neuron, flatten, delay_in, delay_out))
     return first, blocks
 
 
-def _input_layer(name: str, node: Any, shape: tuple[int, ...], dt: float
+def _input_layer(neuron: _Neuron, shape: tuple[int, ...], dt: float
                  ) -> tuple[LayerSpec, dict[str, Any], dict[str, Any]]:
-    """netx input layer from the first neuron node: (spec, report, input encoding)."""
-    nf = neuron_from_nir(node, name, dt)
-    if nf.filters_input:
-        raise _refuse(name, node, "the first neuron layer receives host currents directly: "
-                      "netx's input layer runs them as given, so it cannot filter them "
-                      "(tau_syn must equal dt)")
+    """netx input layer from the first neuron layer: (spec, report, input encoding).
+
+    The host's currents enter the input layer's ``a_in``; its current ``u``
+    may decay (netx's input layer is a full CUBA neuron), so a CubaLIF or an
+    LI + spiking node is as exact here as an IF or LIF.
+    """
+    nf = neuron.read(dt)
+    name, node = neuron.spiking
     if np.any(nf.leak_bias != 0):
         raise _refuse(name, node, "v_leak on the first neuron layer: netx's input layer has no "
                       "neuron bias")
@@ -336,7 +387,7 @@ def _input_layer(name: str, node: Any, shape: tuple[int, ...], dt: float
                   if _near_int(theta * (1 << k)) and theta * (1 << k) <= THRESHOLD_MAX),
                  INPUT_THRESHOLD_TARGET / max(theta, 1e-12))
     threshold = int(np.clip(round(theta * scale), 0, THRESHOLD_MAX))
-    record = {"layer": 0, "nodes": [name], "exact": _near_int(theta * scale),
+    record = {"layer": 0, "nodes": neuron.names, "exact": _near_int(theta * scale),
               "scale": scale, "weight_max_abs_error": 0.0, "weight_rms_rel_error": 0.0,
               "weights_clipped": 0, "bias_clipped": 0, "bias_max_abs_error": 0.0,
               "threshold": theta * scale, "threshold_int": threshold,
@@ -360,7 +411,7 @@ def _passthrough_input(shape: tuple[int, ...]) -> tuple[LayerSpec, dict[str, Any
 def _fold(block: _Block, nf: NeuronFloat, weight: np.ndarray, bias: np.ndarray | None,
           out_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None, float]:
     """Per-step gain into the weights, thresholds (if they differ) too, v_leak into bias."""
-    name, node = block.neuron
+    name, node = block.neuron.spiking
     gain = _per_output(nf.gain, out_shape, "the input gain", name, node)
     theta = _per_output(nf.threshold, out_shape, "v_threshold", name, node)
     leak = _per_output(nf.leak_bias, out_shape, "v_leak", name, node)
@@ -369,9 +420,9 @@ def _fold(block: _Block, nf: NeuronFloat, weight: np.ndarray, bias: np.ndarray |
                       "finite")
     b = np.zeros(out_shape[0]) if bias is None else np.asarray(bias, np.float64).reshape(-1)
     if nf.filters_input and np.any(b != 0):
-        raise _refuse(*block.synapse, f"a synaptic bias into '{name}' would be filtered by its "
-                      "decaying current (tau_syn > dt); Loihi adds bias to the voltage (express "
-                      "it as v_leak)")
+        raise _refuse(*block.synapse, f"a synaptic bias into '{block.neuron.filter[0]}' would "
+                      "be filtered by its decaying current (time constant > dt); Loihi adds "
+                      "bias to the voltage (express it as v_leak)")
     expand = (-1,) + (1,) * (weight.ndim - 1)
     w = weight * gain.reshape(expand)
     total_bias = gain * b + leak
@@ -418,7 +469,7 @@ def _block_spec(index: int, block: _Block, prev: tuple[int, ...], dt: float
             raise _refuse(name, node, f"weight {weight.shape} does not take the {inputs} "
                           "inputs it receives")
         out, kind, geometry = (weight.shape[0],), "dense", {}
-    nf = neuron_from_nir(block.neuron[1], block.neuron[0], dt)
+    nf = block.neuron.read(dt)
     w, b, threshold = _fold(block, nf, weight, bias, out)
     w_int, b_int, th_int, record = _quantize(w, b, threshold)
     delay = None
@@ -441,7 +492,8 @@ def _block_spec(index: int, block: _Block, prev: tuple[int, ...], dt: float
                           f"{S.DELAY_RANGE.high:g} steps")
     spec = LayerSpec(index, kind, out, NeuronSpec(nf.i_decay, nf.v_decay, th_int), w_int,
                      b_int, flatten_before=block.flatten, delay=delay, **geometry)
-    nodes = [p[0] for p in (block.delay_in, block.synapse, block.delay_out, block.neuron) if p]
+    nodes = [p[0] for p in (block.delay_in, block.synapse, block.delay_out) if p]
+    nodes += block.neuron.names
     record.update({"layer": index, "nodes": nodes, "i_decay": nf.i_decay,
                    "i_decay_float": nf.i_decay_float, "v_decay": nf.v_decay,
                    "v_decay_float": nf.v_decay_float})
@@ -481,7 +533,7 @@ def graph_to_layers(graph: Any, dt: float | None = None
     reports: list[dict[str, Any]] = []
     encoding = None
     if first is not None:
-        spec, record, encoding = _input_layer(*first, shape, dt)
+        spec, record, encoding = _input_layer(first, shape, dt)
         record.update({"i_decay": spec.neuron.i_decay, "v_decay": spec.neuron.v_decay})
         layers.append(spec)
         reports.append(record)

@@ -11,6 +11,7 @@ convention of snnTorch's ``export_to_nir``/``import_from_nir``; default
     LIF       v[t] = (1 - dt/tau) v[t-1] + (dt/tau) (v_leak + r x[t])
     IF        v[t] = v[t-1] + r x[t]         (per-step gain r, as snnTorch and sinabs write it)
     all       z[t] = v[t] > v_threshold;  v[t] = v_reset where z[t]
+    LI        y[t] = (1 - dt/tau) y[t-1] + (dt/tau) (v_leak + r x[t])   (no spikes: y is output)
 
 Loihi's CUBA neuron (``training/neuron.py``) in file units is::
 
@@ -24,10 +25,19 @@ so the two agree exactly when ``dt/tau_syn = iDecay/4096``,
 weight integer = one ``vThMant`` step). Lava additionally rounds each decay
 product toward zero at 1/64 of a unit: NIR's float semantics does not.
 
+A decaying current into a non-leaky voltage (``iDecay < 4096``, ``vDecay =
+0``) has no CubaLIF (``tau_mem = r = inf``); it is the pair ``LI -> IF``: the
+LI's output ``y[t]`` is ``u[t]`` when ``dt/tau = iDecay/4096`` and its gain
+``(dt/tau) r`` is 1 (the current is updated first, from this step's input,
+then the voltage reads it in the same step, as in Loihi), and the IF's
+``v[t] = v[t-1] + r y[t]`` is the voltage with ``r = 1``. NIR's IF has no
+leak term, so such a layer carries no bias.
+
 :func:`neuron_to_nir` writes these parameters (the integers are recovered by
 rounding, exactly); :func:`neuron_from_nir` reads any IF, LIF or CubaLIF
 node back into integer decays plus per-neuron float gain, threshold and bias,
-which :mod:`.nir_import` quantizes together with the synapse.
+which :mod:`.nir_import` quantizes together with the synapse;
+:func:`neuron_pair_from_nir` reads an LI followed by a spiking node.
 """
 
 from __future__ import annotations
@@ -80,12 +90,17 @@ def _full(value: float, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def neuron_to_nir(i_decay: int, v_decay: int, threshold: int, bias: np.ndarray | None,
-                  shape: tuple[int, ...], dt: float, where: str):  # -> (nir node, synapse bias)
-    """NIR node for a netx CUBA neuron layer of ``shape``; and the bias its synapse carries.
+                  shape: tuple[int, ...], dt: float, where: str):
+    """NIR nodes for a netx CUBA neuron layer of ``shape``; and the bias its synapse carries.
 
-    ``bias`` (per neuron, file units, or None) goes on the synapse for IF/LIF
-    (``iDecay = 4096``: the current does not filter it) and into ``v_leak``
-    for CubaLIF. Raises ``SlssnnError`` for what NIR cannot express.
+    Returns ``([(role, node), ...], synapse_bias)``: one ``("neuron", IF | LIF
+    | CubaLIF)``, or for a decaying current into a non-leaky voltage
+    (``iDecay < 4096``, ``vDecay = 0``) the pair ``("current", LI)``,
+    ``("neuron", IF)``: the LI is the current ``u`` (``tau = 4096 dt / iDecay``,
+    gain ``(dt/tau) r = 1``), the IF the voltage (``r = 1``). ``bias`` (per
+    neuron, file units, or None) goes on the synapse for IF/LIF (``iDecay =
+    4096``: the current does not filter it) and into ``v_leak`` for CubaLIF.
+    Raises ``SlssnnError`` for what NIR cannot express.
     """
     import nir
 
@@ -93,17 +108,23 @@ def neuron_to_nir(i_decay: int, v_decay: int, threshold: int, bias: np.ndarray |
     zero = np.zeros(shape)
     if i_decay == DECAY_UNITY:
         if v_decay == 0:
-            return nir.IF(r=_full(1.0, shape), v_threshold=th, v_reset=zero), bias
+            return [("neuron", nir.IF(r=_full(1.0, shape), v_threshold=th, v_reset=zero))], bias
         tau = dt * DECAY_UNITY / v_decay
-        return nir.LIF(tau=_full(tau, shape), r=_full(tau / dt, shape), v_leak=zero,
-                       v_threshold=th, v_reset=zero), bias
+        return [("neuron", nir.LIF(tau=_full(tau, shape), r=_full(tau / dt, shape),
+                                   v_leak=zero, v_threshold=th, v_reset=zero))], bias
     if i_decay == 0:
         raise SlssnnError(f"{where}: iDecay 0 (a current that never decays) has no NIR "
                           "CubaLIF time constant")
-    if v_decay == 0:
-        raise SlssnnError(f"{where}: a decaying current (iDecay {i_decay}) into a non-leaky "
-                          "voltage (vDecay 0) has no NIR CubaLIF equivalent (tau_mem = inf)")
     tau_syn = dt * DECAY_UNITY / i_decay
+    if v_decay == 0:
+        if bias is not None and np.any(np.asarray(bias) != 0):
+            raise SlssnnError(f"{where}: a bias into a non-leaky voltage behind a decaying "
+                              f"current (iDecay {i_decay}, vDecay 0) has no NIR equivalent: "
+                              "NIR's IF has no leak term to carry it, and an LI or synapse "
+                              "bias would be filtered by the current")
+        current = nir.LI(tau=_full(tau_syn, shape), r=_full(tau_syn / dt, shape), v_leak=zero)
+        spiking = nir.IF(r=_full(1.0, shape), v_threshold=th, v_reset=zero)
+        return [("current", current), ("neuron", spiking)], bias
     tau_mem = dt * DECAY_UNITY / v_decay
     leak = zero if bias is None else np.broadcast_to(
         np.asarray(bias, dtype=np.float64).reshape((-1,) + (1,) * (len(shape) - 1)),
@@ -111,7 +132,7 @@ def neuron_to_nir(i_decay: int, v_decay: int, threshold: int, bias: np.ndarray |
     node = nir.CubaLIF(tau_syn=_full(tau_syn, shape), tau_mem=_full(tau_mem, shape),
                        r=_full(tau_mem / dt, shape), v_leak=np.array(leak, dtype=np.float64),
                        v_threshold=th, v_reset=zero, w_in=_full(tau_syn / dt, shape))
-    return node, None
+    return [("neuron", node)], None
 
 
 def _decay(ratio: np.ndarray, name: str, where: str) -> tuple[int, float]:
@@ -179,3 +200,43 @@ def neuron_from_nir(node, name: str, dt: float) -> NeuronFloat:
                           "iDecay >= 1")
     gain = gain_mem * ratio_syn * np.broadcast_to(_array(node, "w_in"), shape)
     return NeuronFloat(kind, i_decay, v_decay, i_float, v_float, gain, threshold, leak_bias)
+
+
+def neuron_pair_from_nir(current, current_name: str, node, name: str, dt: float
+                         ) -> NeuronFloat:
+    """Read an ``LI`` node followed by a spiking node (IF, LIF or CubaLIF) as one CUBA layer.
+
+    The LI is Loihi's current ``u`` (``iDecay = 4096 dt / tau``), the spiking
+    node its voltage; the gain is the LI's ``(dt/tau) r`` times the spiking
+    node's. Raises ``SlssnnError`` naming the LI when the spiking node filters
+    its input again (a CubaLIF with ``tau_syn > dt``: Loihi has one current),
+    for a never-decaying LI (``tau = inf``), parameters of another shape, and
+    a ``v_leak`` the decaying current would filter (Loihi adds bias to the
+    voltage: write it as the spiking node's ``v_leak``).
+    """
+    where = f"NIR node '{current_name}' ({type(current).__name__})"
+    spiking = neuron_from_nir(node, name, dt)
+    if spiking.filters_input:
+        raise SlssnnError(f"{where}: followed by '{name}' ({spiking.kind}), whose own current "
+                          "decays (tau_syn > dt): two current filters in a row; Loihi's CUBA "
+                          "neuron has one")
+    shape = spiking.threshold.shape
+    try:
+        tau, r, v_leak = (np.broadcast_to(_array(current, f), shape)
+                          for f in ("tau", "r", "v_leak"))
+    except ValueError:
+        raise SlssnnError(f"{where}: parameters of shape {_array(current, 'tau').shape} do not "
+                          f"fit '{name}' of shape {shape}") from None
+    ratio = _tau_ratio(tau, dt)
+    i_decay, i_float = _decay(ratio, "dt/tau", where)
+    if i_decay == 0:
+        raise SlssnnError(f"{where}: tau = inf (a current that never decays); netx needs "
+                          "iDecay >= 1")
+    leak_in = ratio * v_leak
+    if i_decay < DECAY_UNITY and np.any(leak_in != 0):
+        raise SlssnnError(f"{where}: v_leak would be filtered by the decaying current "
+                          "(tau > dt); Loihi adds bias to the voltage (express it as "
+                          f"'{name}''s v_leak)")
+    return NeuronFloat(f"LI+{spiking.kind}", i_decay, spiking.v_decay, i_float,
+                       spiking.v_decay_float, spiking.gain * ratio * r, spiking.threshold,
+                       spiking.leak_bias + spiking.gain * leak_in)

@@ -79,8 +79,11 @@ def test_ours_to_nir_to_netx_is_identical(tmp_path):
     export_network(model, src, {"note": "test"})
     graph = network_to_nir(read_network(src))
     kinds = [type(n).__name__ for n in graph.nodes.values()]
-    assert kinds == ["Input", "IF", "Conv2d", "IF", "Conv2d", "IF", "Flatten", "Linear", "IF",
-                     "Linear", "IF", "Output"]
+    # the input layer keeps half its current (iDecay 2048) into a non-leaky voltage: LI -> IF
+    assert kinds == ["Input", "LI", "IF", "Conv2d", "IF", "Conv2d", "IF", "Flatten", "Linear",
+                     "IF", "Linear", "IF", "Output"]
+    assert read_network(src).layers[0].neuron.i_decay == 2048
+    assert np.allclose(graph.nodes["L0_current"].tau, 2e-4)  # dt 1e-4 * 4096 / 2048
     back = round_trip(src, tmp_path)
     assert_same_network(src, back)
     currents = model.input_layer.currents(random_images(3, (1, 8, 8))).numpy()
@@ -107,6 +110,107 @@ def test_leaky_cuba_bias_and_delays_round_trip(tmp_path):
     currents = model.input_layer.currents(random_images(2)).numpy()
     assert_same_spikes(src, back, steps=12,
                        spikes=np.swapaxes(currents, 1, 3)[..., None].repeat(12, axis=-1))
+
+
+HIDDEN_CURRENT_LAYERS = [
+    {"type": "conv", "out_channels": 6, "kernel": 3, "stride": 1, "padding": 1,
+     "i_decay": 1500},
+    {"type": "conv", "out_channels": 8, "kernel": 3, "stride": 2, "padding": 1},
+    {"type": "flatten"},
+    {"type": "dense", "out_features": 12, "i_decay": 2048},
+    {"type": "dense", "out_features": 5, "i_decay": 3000},
+]
+
+
+def test_decaying_current_into_if_in_hidden_layers_round_trips(tmp_path):
+    """Blocks with iDecay < 4096 and vDecay 0 (per-block options) become LI -> IF and back."""
+    model = random_net(timesteps=4, bias=False, v_decay=0, layers=HIDDEN_CURRENT_LAYERS, seed=7)
+    src = tmp_path / "current.net"
+    export_network(model, src)
+    decays = [(s.neuron.i_decay, s.neuron.v_decay) for s in read_network(src).layers]
+    assert decays == [(4096, 0), (1500, 0), (4096, 0), (2048, 0), (3000, 0)]
+    with h5py.File(src, "r+") as f:
+        f["layer/5"].create_dataset("delay", data=np.arange(5) % 3)  # per output, before LI
+    graph = network_to_nir(read_network(src))
+    kinds = {name: type(n).__name__ for name, n in graph.nodes.items()}
+    assert [kinds[k] for k in ("L0_neuron", "L1_current", "L1_neuron", "L2_neuron",
+                               "L4_current", "L4_neuron", "L5_current", "L5_neuron")] == \
+        ["IF", "LI", "IF", "IF", "LI", "IF", "LI", "IF"]
+    assert ("L5_delay_out", "L5_current") in graph.edges
+    back = round_trip(src, tmp_path)
+    assert_same_network(src, back)
+    currents = model.input_layer.currents(random_images(3)).numpy()
+    assert_same_spikes(src, back, steps=10,
+                       spikes=np.swapaxes(currents, 1, 3)[..., None].repeat(10, axis=-1))
+
+
+def _nir_reference(nodes, x: np.ndarray, dt: float) -> np.ndarray:
+    """Spikes of a chain of LI/IF nodes under the documented forward-Euler equations (float)."""
+    state = [np.zeros(x.shape[1:]) for _ in nodes]
+    out = []
+    for step in x:
+        y = step.astype(np.float64)
+        for k, node in enumerate(nodes):
+            if isinstance(node, nir.LI):
+                ratio = dt / node.tau
+                state[k] = (1 - ratio) * state[k] + ratio * (node.v_leak + node.r * y)
+                y = state[k]
+            else:  # IF
+                state[k] = state[k] + node.r * y
+                y = (state[k] > node.v_threshold).astype(np.float64)
+                state[k] = np.where(y > 0, node.v_reset, state[k])
+        out.append(y)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("i_decay", [2048, 1024, 3072])
+def test_li_if_pair_is_loihis_cuba_neuron(i_decay):
+    """The exported LI -> IF, run as NIR defines it, fires exactly as Loihi's CUBA neuron.
+
+    With these decays and 6 steps Lava's rounding at 1/64 of a unit never acts,
+    so NIR's float semantics and the integer neuron must agree spike for spike.
+    """
+    import torch
+
+    from slssnn.export.nir_map import neuron_to_nir
+    from slssnn.training.neuron import CubaParams, CubaState, cuba_step
+
+    shape, steps, threshold = (400,), 6, 12
+    nodes, _ = neuron_to_nir(i_decay, 0, threshold, None, shape, 1e-4, "test")
+    assert [(role, type(n).__name__) for role, n in nodes] == [("current", "LI"),
+                                                                ("neuron", "IF")]
+    x = np.random.default_rng(i_decay).integers(0, 17, size=(steps, *shape))
+    reference = _nir_reference([n for _, n in nodes], x, 1e-4)
+    state, loihi = CubaState.zeros(shape), []
+    for step in x:
+        s, state = cuba_step(state, torch.from_numpy(step), CubaParams(i_decay, 0, threshold))
+        loihi.append(s.numpy())
+    assert 0 < reference.sum() < reference.size
+    assert np.array_equal(reference, np.array(loihi, dtype=np.float64))
+
+
+def test_li_before_lif_imports_as_the_equivalent_cubalif(tmp_path):
+    """A hand-built LI -> LIF is the same netx layer as the CubaLIF with those time constants."""
+    rng = np.random.default_rng(2)
+    weight = rng.normal(0.3, 0.4, (4, 6))
+
+    def graph(*neurons):
+        return _chain(("in", nir.Input(np.array([6]))), ("fc", nir.Linear(weight=weight)),
+                      *neurons, ("out", nir.Output(np.array([4]))))
+
+    pair = graph(("syn", nir.LI(tau=np.full(4, 4e-4), r=np.full(4, 8.0), v_leak=np.zeros(4))),
+                 ("lif", nir.LIF(tau=np.full(4, 8e-4), r=np.full(4, 8.0), v_leak=np.full(4, .1),
+                                 v_threshold=np.full(4, 1.5))))
+    cuba = graph(("cuba", nir.CubaLIF(tau_syn=np.full(4, 4e-4), tau_mem=np.full(4, 8e-4),
+                                      r=np.full(4, 8.0), w_in=np.full(4, 8.0),
+                                      v_leak=np.full(4, .1), v_threshold=np.full(4, 1.5))))
+    a = convert_nir_to_netx(pair, tmp_path / "pair.net")
+    b = convert_nir_to_netx(cuba, tmp_path / "cuba.net")
+    assert a.report[0]["nodes"] == ["fc", "syn", "lif"]
+    (x,), (y,) = a.network.layers, b.network.layers
+    assert (x.neuron.i_decay, x.neuron.v_decay) == (1024, 512)
+    assert x.neuron == y.neuron and np.array_equal(x.weight, y.weight)
+    assert np.array_equal(x.bias, y.bias)
 
 
 def test_lava_dl_tinynet_round_trip(tmp_path):
@@ -309,6 +413,40 @@ REFUSALS = {
         ("li", nir.LI(tau=np.ones(3), r=np.ones(3), v_leak=np.zeros(3))),
         ("out", nir.Output(np.array([3])))),
         r"NIR node 'li' \(LI\): a non-spiking leaky integrator"),
+    "LI at the end": (lambda: _chain(
+        ("in", nir.Input(np.array([3]))), ("fc", nir.Linear(weight=np.eye(3))),
+        ("if", nir.IF(r=np.ones(3), v_threshold=np.ones(3))),
+        ("readout", nir.LI(tau=np.ones(3), r=np.ones(3), v_leak=np.zeros(3))),
+        ("out", nir.Output(np.array([3])))),
+        r"NIR node 'readout' \(LI\): a non-spiking leaky integrator"),
+    "LI before a synapse": (lambda: _chain(
+        ("in", nir.Input(np.array([3]))),
+        ("li", nir.LI(tau=np.full(3, 2e-4), r=np.full(3, 2.0), v_leak=np.zeros(3))),
+        ("fc", nir.Linear(weight=np.eye(3))),
+        ("if", nir.IF(r=np.ones(3), v_threshold=np.ones(3))),
+        ("out", nir.Output(np.array([3])))),
+        r"NIR node 'li' \(LI\): a non-spiking leaky integrator"),
+    "LI before CubaLIF": (lambda: _chain(
+        ("in", nir.Input(np.array([3]))), ("fc", nir.Linear(weight=np.eye(3))),
+        ("li", nir.LI(tau=np.full(3, 2e-4), r=np.full(3, 2.0), v_leak=np.zeros(3))),
+        ("cuba", nir.CubaLIF(tau_syn=np.full(3, 2e-4), tau_mem=np.full(3, 4e-4),
+                             r=np.full(3, 4.0), v_leak=np.zeros(3), v_threshold=np.ones(3),
+                             w_in=np.full(3, 2.0))),
+        ("out", nir.Output(np.array([3])))),
+        r"NIR node 'li' \(LI\): followed by 'cuba' \(CubaLIF\), whose own current decays"),
+    "LI v_leak": (lambda: _chain(
+        ("in", nir.Input(np.array([3]))), ("fc", nir.Linear(weight=np.eye(3))),
+        ("li", nir.LI(tau=np.full(3, 2e-4), r=np.full(3, 2.0), v_leak=np.ones(3))),
+        ("if", nir.IF(r=np.ones(3), v_threshold=np.ones(3))),
+        ("out", nir.Output(np.array([3])))),
+        r"NIR node 'li' \(LI\): v_leak would be filtered"),
+    "bias into LI": (lambda: _chain(
+        ("in", nir.Input(np.array([3]))),
+        ("fc", nir.Affine(weight=np.eye(3), bias=np.ones(3))),
+        ("li", nir.LI(tau=np.full(3, 2e-4), r=np.full(3, 2.0), v_leak=np.zeros(3))),
+        ("if", nir.IF(r=np.ones(3), v_threshold=np.ones(3))),
+        ("out", nir.Output(np.array([3])))),
+        r"NIR node 'fc' \(Affine\): a synaptic bias into 'li' would be filtered"),
 }
 
 
@@ -323,10 +461,16 @@ def test_unmappable_graphs_are_refused_naming_the_node(tmp_path, case):
 
 
 def test_export_refuses_what_nir_cannot_express(tmp_path):
-    model = random_net(timesteps=4, bias=False, v_decay=0, seed=2)
+    model = random_net(timesteps=4, bias=True, v_decay=0, layers=HIDDEN_CURRENT_LAYERS, seed=2)
     src = tmp_path / "if.net"
     export_network(model, src)
+    # a bias into a non-leaky voltage behind a decaying current: IF has no leak term for it
+    with pytest.raises(SlssnnError, match=r"layer 1 \(conv\): a bias into a non-leaky voltage "
+                                          r"behind a decaying current \(iDecay 1500, vDecay 0\)"):
+        network_to_nir(read_network(src))
+    model = random_net(timesteps=4, bias=False, v_decay=0, seed=2)
+    export_network(model, src)
     with h5py.File(src, "r+") as f:
-        f["layer/1/neuron/iDecay"][()] = 100  # a decaying current into a non-leaky voltage
-    with pytest.raises(SlssnnError, match=r"layer 1 \(conv\): a decaying current"):
+        f["layer/1/neuron/iDecay"][()] = 0  # a current that never decays
+    with pytest.raises(SlssnnError, match=r"layer 1 \(conv\): iDecay 0"):
         network_to_nir(read_network(src))
