@@ -27,7 +27,7 @@ from torch import nn
 from .fixed_point import CONV_ACCUM_BITS, DECAY_UNITY
 from .neuron import CubaParams, count_spikes, run_cuba
 from .quantize import QuantizedBlock, quantize_block
-from .synapse import dendritic_sums, sum_bounds, sums_unwrapped
+from .synapse import dendritic_sums, one_channel_last_strides, sum_bounds, sums_unwrapped
 
 
 @dataclass(frozen=True)
@@ -289,6 +289,10 @@ class _EquivalentGradient(torch.autograd.Function):
             grad_b = grad_a.sum(dims) * ctx.steps
         if block.is_conv and (need_in or need_w):
             c = block.synapse
+            if counts_in.shape[1] == 1 and counts_in.is_contiguous():
+                # one channel: seen channels-last like grad_a (mkldnn's fast layout)
+                counts_in = counts_in.as_strided(counts_in.shape,
+                                                 one_channel_last_strides(counts_in.shape))
             grad_in, grad_w, _ = torch.ops.aten.convolution_backward(
                 grad_a, counts_in, weight, None, c.stride, c.padding, c.dilation, False,
                 [0, 0], c.groups, [need_in, need_w, False])

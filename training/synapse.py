@@ -80,7 +80,7 @@ def _conv_int8(spikes: torch.Tensor, w8: torch.Tensor, conv: nn.Conv2d) -> torch
     return sums.view(n, oh, ow, out_c).permute(0, 3, 1, 2)  # (N, O, OH, OW)
 
 
-def _one_channel_last(shape: torch.Size) -> tuple[int, int, int, int]:
+def one_channel_last_strides(shape: torch.Size) -> tuple[int, int, int, int]:
     """Channels-last strides of a contiguous ``(N, C, H, W)`` tensor with ``C = 1``."""
     _, _, h, w = shape
     return (h * w, 1, w, 1)
@@ -129,8 +129,8 @@ def dendritic_sums(spikes: torch.Tensor, weight: torch.Tensor,
         if spikes.shape[1] == 1 and spikes.is_contiguous() and weight.is_contiguous():
             # one channel: the same memory seen with channels-last strides, so that
             # the conv writes channels-last sums itself (no copy after it)
-            spikes = spikes.as_strided(spikes.shape, _one_channel_last(spikes.shape))
-            weight = weight.as_strided(weight.shape, _one_channel_last(weight.shape))
+            spikes = spikes.as_strided(spikes.shape, one_channel_last_strides(spikes.shape))
+            weight = weight.as_strided(weight.shape, one_channel_last_strides(weight.shape))
         sums = F.conv2d(spikes, weight, None, c.stride, c.padding, c.dilation, c.groups)
         sums = sums.contiguous(memory_format=torch.channels_last)  # as the int8 path
     else:
