@@ -236,3 +236,18 @@ def test_keep_heap_applies_on_glibc_and_is_harmless_elsewhere():
         assert said.startswith("default allocator")
     x = torch.ones(1 << 20)  # allocation still works
     assert float(x.sum()) == 1 << 20
+
+
+def test_small_fan_in_conv_sums_by_window_pattern_table():
+    from slssnn.training.synapse import _table_path
+
+    gen = torch.Generator().manual_seed(3)
+    conv = nn.Conv2d(2, 5, (2, 3), stride=(1, 2), padding=(1, 0), bias=False)  # fan-in 12
+    conv_small = nn.Conv2d(2, 5, (1, 3), stride=(1, 2), padding=(1, 0), bias=False)  # 6
+    for synapse in (conv, conv_small):
+        weight = torch.randint(-4095, 4096, tuple(synapse.weight.shape), generator=gen).float()
+        spikes = (torch.rand((6, 2, 7, 9), generator=gen) < 0.5).float()
+        assert _table_path(spikes, weight, synapse) == (synapse is conv_small)
+        sums = dendritic_sums(spikes, weight, synapse)
+        assert sums.dtype == torch.float32
+        assert torch.equal(sums.to(torch.int64), reference_sums(spikes, weight, synapse))

@@ -4,7 +4,7 @@ The STCB forward needs, for every input step, the integer sum Lava's synapse
 forms: ``a = f_int(s)`` with file weights ``w`` (even integers in
 [-256, 254], see ``quantize.py``) and binary spikes ``s``, Conv sums wrapped
 to signed 24 bits (``signed_clamp``). :func:`dendritic_sums` computes it in
-one of two ways that give the same integers:
+one of three ways that give the same integers:
 
 - int8 (CPU, ``groups = 1``): ``w / 2`` fits int8 exactly, spikes are 0/1, so
   ``a = 2 * (s_int8 @ (w / 2)_int8)`` with int32 accumulation
@@ -13,6 +13,10 @@ one of two ways that give the same integers:
   result keeps that layout (a permuted view of ``(N, H, W, O)`` memory).
   ``|a| <= 256 * fan_in`` for binary spikes, so the 24-bit wrap is the
   identity below a fan-in of ``2**15`` and is skipped there;
+- table (CPU conv, ``groups = 1``, fan-in up to 10, e.g. a first conv on one
+  channel): every window of spikes is a pattern of ``fan_in`` bits, numbered
+  by a one-output conv with place values ``2**j``; its sum is that row of the
+  table ``bits @ w`` of all ``2**fan_in`` patterns' sums (a row gather);
 - float (elsewhere, fan-ins below 32, or weights off the grid): conv/linear
   in float32, rounded (exact while partial sums stay below ``2**24``), kept
   as float32 integers when the wrap cannot act, else wrapped in int64.
@@ -37,6 +41,8 @@ WRAP_FREE_FAN_IN = (1 << (CONV_ACCUM_BITS - 1)) // ((INT8_MAX + 1) * WEIGHT_STEP
 """Below this fan-in, ``|a| <= 256 * fan_in < 2**23``: Lava's 24-bit wrap never acts."""
 INT8_MIN_FAN_IN = 32
 """Smaller fan-ins (a first conv on one channel) are faster through the float conv."""
+TABLE_MAX_FAN_IN = 10
+"""Up to this fan-in a conv's sums are looked up per window pattern (``2**fan_in`` rows)."""
 
 
 def wrap_accum(x: torch.Tensor) -> torch.Tensor:
@@ -97,6 +103,44 @@ def _int8_path(spikes: torch.Tensor, synapse: nn.Conv2d | nn.Linear) -> bool:
             and not isinstance(synapse.padding, str))
 
 
+@functools.cache
+def _window_patterns(fan_in: int, dtype: torch.dtype, device: torch.device
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(bits, powers)``: every 0/1 window pattern ``(2**fan_in, fan_in)`` (row ``i`` holds
+    the bits of ``i``) and the place values ``2**j`` of its ``fan_in`` spikes."""
+    place = torch.arange(fan_in, device=device)
+    codes = torch.arange(1 << fan_in, device=device)
+    bits = ((codes.unsqueeze(1) >> place) & 1).to(dtype)
+    return bits, torch.ldexp(torch.ones(fan_in, dtype=dtype, device=device), place)
+
+
+def _table_path(spikes: torch.Tensor, weight: torch.Tensor, synapse: nn.Conv2d | nn.Linear
+                ) -> bool:
+    return (isinstance(synapse, nn.Conv2d) and spikes.device.type == "cpu"
+            and spikes.dtype == weight.dtype == torch.float32
+            and weight[0].numel() <= TABLE_MAX_FAN_IN and synapse.groups == 1
+            and synapse.padding_mode == "zeros" and not isinstance(synapse.padding, str))
+
+
+def _conv_table(spikes: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """Dendritic sums of a conv of small fan-in, float32 ``(N, O, OH, OW)`` (channels-last memory).
+
+    Each window of binary spikes is a pattern ``p`` of ``fan_in`` bits; its sum
+    is row ``p`` of the table ``bits @ w`` (every pattern's sum, integers of at
+    most ``fan_in * 256``, exact in float32). The pattern numbers come from one
+    one-output conv with place values ``2**j`` (integers below ``2**fan_in``,
+    exact), the sums from one row gather.
+    """
+    out_c = weight.shape[0]
+    bits, powers = _window_patterns(weight[0].numel(), weight.dtype, weight.device)
+    table = (bits @ weight.detach().reshape(out_c, -1).t()).round_()  # (2**fan_in, O)
+    codes = F.conv2d(spikes, powers.view(1, *weight.shape[1:]), None, conv.stride,
+                     conv.padding, conv.dilation)  # (N, 1, OH, OW)
+    n, _, oh, ow = codes.shape
+    sums = table.index_select(0, codes.view(-1).to(torch.int64))  # (N*OH*OW, O)
+    return sums.view(n, oh, ow, out_c).permute(0, 3, 1, 2)
+
+
 def dendritic_sums(spikes: torch.Tensor, weight: torch.Tensor,
                    synapse: nn.Conv2d | nn.Linear, on_grid: bool = False) -> torch.Tensor:
     """Lava's integer dendritic sums of ``synapse`` with file weights ``weight``.
@@ -124,6 +168,8 @@ def dendritic_sums(spikes: torch.Tensor, weight: torch.Tensor,
             sums = torch._int_mm(spikes.to(torch.int8), w8.t()).mul_(WEIGHT_STEP)
         fan_in = weight[0].numel()
         return sums if not is_conv or fan_in < WRAP_FREE_FAN_IN else wrap_accum(sums)
+    if _table_path(spikes, weight, synapse):
+        return _conv_table(spikes, weight, synapse)  # fan-in below WRAP_FREE_FAN_IN: no wrap
     if is_conv:
         c = synapse
         if spikes.shape[1] == 1 and spikes.is_contiguous() and weight.is_contiguous():
