@@ -1,9 +1,17 @@
 """Golden trajectories of the CUBA step function, worked out by hand."""
 
+import pytest
 import torch
 
 from slssnn.training.fixed_point import STATE_LIMIT
-from slssnn.training.neuron import CubaParams, CubaState, cuba_step, decay, run_cuba
+from slssnn.training.neuron import (
+    CubaParams,
+    CubaState,
+    cuba_step,
+    decay,
+    run_cuba,
+    run_cuba_constant,
+)
 
 
 def spikes_of(a_in: list[int], p: CubaParams) -> list[int]:
@@ -53,3 +61,19 @@ def test_voltage_saturates():
                       torch.tensor([-(STATE_LIMIT - 10)]))
     _, state = cuba_step(state, torch.tensor([-(1 << 16)]), p)
     assert state.v.tolist() == [-(STATE_LIMIT - 1)]
+
+
+@pytest.mark.parametrize("params", [CubaParams(2048, 0, 12), CubaParams(4096, 0, 7, 2),
+                                    CubaParams(1000, 300, 50, -1), CubaParams(0, 0, 4000)])
+def test_held_current_trains_from_a_table_equal_run_cuba(params):
+    gen = torch.Generator().manual_seed(params.threshold)
+    for low, high in ((0, 17), (-40, 300), (5, 6)):
+        current = torch.randint(low, high, (9, 1, 8, 8), generator=gen)
+        expected = run_cuba(current.unsqueeze(0).expand(6, *current.shape), params)
+        for dtype in (torch.bool, torch.float32):
+            got = run_cuba_constant(current, 6, params, dtype)
+            assert got.shape == (6, 9, 1, 8, 8) and got.dtype == dtype
+            assert torch.equal(got, expected.to(dtype))
+    per_neuron = params._replace(bias=torch.arange(64).view(1, 1, 8, 8) % 3)  # no table
+    expected = run_cuba(current.unsqueeze(0).expand(6, *current.shape), per_neuron)
+    assert torch.equal(run_cuba_constant(current, 6, per_neuron), expected)

@@ -28,7 +28,7 @@ from .fixed_point import (
     THRESHOLD_MAX,
     check_range,
 )
-from .neuron import CubaParams, run_cuba
+from .neuron import CubaParams, run_cuba, run_cuba_constant
 from .stcb import STCB, NeuronConfig
 
 LAYER_TYPES = ("conv", "flatten", "dense")
@@ -179,15 +179,13 @@ class InputLayer(nn.Module):
     def forward(self, images: torch.Tensor, steps: int) -> torch.Tensor:
         """Spikes of the input layer, float 0/1, shape ``(T, B, C, H, W)``."""
         current = self.currents(images)
-        if images.dim() == 5:  # event frames (B, T, C, H, W)
-            if images.shape[1] != steps:
-                raise SlssnnError(f"input has {images.shape[1]} event frames per sample, the "
-                                  f"model runs T={steps} steps")
-            a_in = current.transpose(0, 1)  # (T, B, C, H, W)
-        else:
-            a_in = current.unsqueeze(0).expand(steps, *current.shape)  # (T, B, C, H, W)
         dtype = images.dtype if images.is_floating_point() else torch.get_default_dtype()
-        return run_cuba(a_in, self.params).to(dtype)
+        if images.dim() != 5:  # the same current on every step
+            return run_cuba_constant(current, steps, self.params, dtype)  # (T, B, C, H, W)
+        if images.shape[1] != steps:  # event frames (B, T, C, H, W)
+            raise SlssnnError(f"input has {images.shape[1]} event frames per sample, the "
+                              f"model runs T={steps} steps")
+        return run_cuba(current.transpose(0, 1), self.params, dtype)  # (T, B, C, H, W)
 
 
 class SpikingNet(nn.Module):

@@ -32,6 +32,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import torch
@@ -262,6 +263,38 @@ def run_cuba(a_in: torch.Tensor, p: CubaParams, dtype: torch.dtype = torch.bool,
         s_t, state = cuba_step(state, a_t, p)
         spikes.append(s_t)
     return torch.stack(spikes).to(dtype)  # (T, *neurons)
+
+
+def run_cuba_constant(current: torch.Tensor, steps: int, p: CubaParams,
+                      dtype: torch.dtype = torch.bool) -> torch.Tensor:
+    """:func:`run_cuba` of a current held over ``steps`` steps: spikes ``(T, *current.shape)``.
+
+    ``current``: integers (int64, a_in units), one per neuron. The same as
+    ``run_cuba(current.expand(steps, *current.shape), p, dtype)``: with one
+    bias for all neurons (an int or a one-element tensor) a neuron's spike
+    train depends only on its current, so where the currents take few values
+    (images: ``0..16`` for the digits) the layer runs once on every integer
+    from the least to the largest current and each neuron reads its train
+    from that table.
+    """
+    held = current.unsqueeze(0).expand(steps, *current.shape)
+    if current.numel() == 0 or torch.as_tensor(p.bias).numel() > 1:
+        return run_cuba(held, p, dtype)
+    low, high = (int(x) for x in torch.aminmax(current))
+    if high - low + 1 > current.numel() // 2:
+        return run_cuba(held, p, dtype)
+    p = CubaParams(int(p.i_decay), int(p.v_decay), int(p.threshold), int(p.bias))
+    table = _held_trains(low, high, steps, p, dtype, current.dtype, current.device)
+    trains = table.index_select(1, (current.reshape(-1) - low).to(torch.int64))
+    return trains.view(steps, *current.shape)
+
+
+@functools.lru_cache(maxsize=64)
+def _held_trains(low: int, high: int, steps: int, p: CubaParams, dtype: torch.dtype,
+                 current_dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Spike trains ``(T, high - low + 1)`` of the currents ``low..high`` held (read-only)."""
+    levels = torch.arange(low, high + 1, dtype=current_dtype, device=device)
+    return run_cuba(levels.unsqueeze(0).expand(steps, -1), p, dtype)
 
 
 def count_spikes(spikes: torch.Tensor) -> torch.Tensor:
