@@ -48,13 +48,16 @@ def quantize_block(
 ) -> QuantizedBlock:
     """Quantize one block's float parameters to the Loihi grid (see module doc)."""
     with torch.no_grad():
-        scale = WEIGHT_MAX / weight.abs().max().clamp_min(1e-12)
-        w_int = torch.round(weight * scale / WEIGHT_STEP) * WEIGHT_STEP
+        low, high = torch.aminmax(weight)  # max|w| = max(-low, high), without |w|
+        scale = WEIGHT_MAX / torch.maximum(-low, high).clamp_min(1e-12)
+        # round(w * scale / 2) * 2, with scale / 2 exact (a power-of-two scaling commutes
+        # with rounding), in one product and in place
+        w_int = torch.round_(weight * (scale / WEIGHT_STEP)).mul_(WEIGHT_STEP)
         th_int = torch.round(threshold * scale).clamp(1, THRESHOLD_MAX)
         b_int = None if bias is None else torch.round(bias * scale).clamp(BIAS_MIN, BIAS_MAX)
         # straight-through images x + (x_int / scale - x): value x_int / scale (up to
         # rounding), gradient of x; the differences formed here, outside the graph
-        w_step = w_int / scale - weight
+        w_step = torch.div(w_int, scale).sub_(weight)
         th_step = th_int / scale - threshold
         b_step = None if bias is None else b_int / scale - bias
     return QuantizedBlock(
