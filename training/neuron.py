@@ -183,13 +183,16 @@ def _run_if(a_in: torch.Tensor, p: CubaParams, dtype: torch.dtype,
         drive = drive + torch.as_tensor(p.bias, dtype=torch.float32, device=a_in.device)
     cut = -(float(p.threshold) + 1 / 128)  # between v' = vThMant and the next 1/64 step
     lowest = (STATE_LIMIT - 1) / float(1 << ACTIVATION_SHIFT)  # -v' at Lava's floor
-    w = torch.zeros_like(drive[0])  # -v / 64
+    w = torch.empty_like(drive[0])  # -v / 64 after the reset
     before_reset = torch.empty_like(drive)  # w of every step before the reset
     for t in range(drive.shape[0]):
-        torch.sub(w, drive[t], out=before_reset[t])
+        if t == 0:  # from rest: w = 0 - drive[0]
+            torch.neg(drive[0], out=before_reset[0])
+        else:
+            torch.threshold(before_reset[t - 1], cut, 0.0, out=w)
+            torch.sub(w, drive[t], out=before_reset[t])
         if floor:
             before_reset[t].clamp_(max=lowest)
-        w = torch.threshold(before_reset[t], cut, 0.0)
     spikes = torch.lt(before_reset, cut, out=before_reset)  # v' > vThMant, as 0/1
     return spikes.to(dtype)
 
