@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-from slssnn.atomic import atomic_path
-from slssnn.errors import SlssnnError
+from slssnn.atomic import atomic_path, writable_file
 
 from . import schema as S
 from .netx_reader import LayerSpec, NetxNetwork, read_network
@@ -83,11 +81,7 @@ def write_layers(path: str | os.PathLike[str], layers: list[LayerSpec],
     ``extras``: :data:`DEFAULT_EXTRA`.
     Returns the validated file's contents.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise SlssnnError(f"output {path} is a folder, not a file path")
-    if not path.parent.is_dir():
-        raise SlssnnError(f"output folder {path.parent} does not exist")
+    path = writable_file(path)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
             root = handle.create_group(S.LAYER_GROUP)

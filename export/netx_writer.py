@@ -11,15 +11,13 @@ from __future__ import annotations
 import copy
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 import torch
 
-from slssnn.atomic import atomic_path
-from slssnn.errors import SlssnnError
+from slssnn.atomic import atomic_path, writable_file
 from slssnn.training.models import SpikingNet
 
 from . import schema as S
@@ -117,11 +115,7 @@ def network_metadata(model: SpikingNet, provenance: dict[str, Any]) -> dict[str,
 def export_network(model: SpikingNet, path: str | os.PathLike[str],
                    provenance: dict[str, Any] | None = None) -> NetxNetwork:
     """Write ``model`` to ``path`` as a netx HDF5 file; return the validated file's contents."""
-    path = Path(path)
-    if path.is_dir():
-        raise SlssnnError(f"output {path} is a folder, not a file path")
-    if not path.parent.is_dir():
-        raise SlssnnError(f"output folder {path.parent} does not exist")
+    path = writable_file(path)
     metadata = network_metadata(model, provenance or {})
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:

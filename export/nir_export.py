@@ -37,7 +37,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from slssnn.atomic import atomic_path
+from slssnn.atomic import atomic_path, writable_file
 from slssnn.errors import SlssnnError
 
 from . import schema as S
@@ -158,11 +158,7 @@ def write_nir(graph, path: str | os.PathLike[str]) -> Path:
     """Write a NIR graph with ``nir.write``, atomically; read it back to check it loads."""
     import nir
 
-    path = Path(path)
-    if path.is_dir():
-        raise SlssnnError(f"output {path} is a folder, not a file path")
-    if not path.parent.is_dir():
-        raise SlssnnError(f"output folder {path.parent} does not exist")
+    path = writable_file(path)
     with atomic_path(path) as tmp:
         nir.write(tmp, graph)
         nir.read(tmp)

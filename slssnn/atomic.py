@@ -10,6 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from slssnn.errors import SlssnnError
+
+
+def writable_file(target: str | os.PathLike[str]) -> Path:
+    """``target`` as a Path, after checking it can be written as a file: its folder exists
+    and it is not itself a folder (else a one-line :class:`SlssnnError`)."""
+    path = Path(target)
+    if path.is_dir():
+        raise SlssnnError(f"output {path} is a folder, not a file path")
+    if not path.parent.is_dir():
+        raise SlssnnError(f"output folder {path.parent} does not exist")
+    return path
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:

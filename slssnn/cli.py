@@ -40,12 +40,9 @@ def _positive_float(text: str) -> float:
 
 def _output_file(path: str) -> Path:
     """Check that ``path`` can be written as a file (its folder exists, it is not a folder)."""
-    out = Path(path)
-    if out.is_dir():
-        raise SlssnnError(f"output {out} is a folder, not a file path")
-    if not out.parent.is_dir():
-        raise SlssnnError(f"output folder {out.parent} does not exist")
-    return out
+    from slssnn.atomic import writable_file
+
+    return writable_file(path)
 
 
 def _output_dir(path: str) -> Path:
