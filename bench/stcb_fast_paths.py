@@ -30,7 +30,7 @@ from torch import nn
 
 import slssnn.training.stcb as stcb
 from slssnn.training.models import build_model
-from slssnn.training.neuron import CubaParams, CubaState, cuba_step
+from slssnn.training.neuron import CubaParams, run_cuba_steps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_speed  # noqa: E402  (the same architecture, data and allocator setting)
@@ -52,13 +52,7 @@ def reference_sums(spikes: torch.Tensor, weight: torch.Tensor,
 def reference_run(a_in: torch.Tensor, p: CubaParams, dtype: torch.dtype = torch.bool,
                   bounds: tuple[int, int] | None = None) -> torch.Tensor:
     """A plain loop of ``cuba_step`` in int64 (``bounds`` unused)."""
-    a_in = a_in.to(torch.int64)
-    state = CubaState.zeros(tuple(a_in.shape[1:]), device=a_in.device)
-    out = []
-    for a_t in a_in:
-        s, state = cuba_step(state, a_t, p)
-        out.append(s)
-    return torch.stack(out).to(dtype)  # (T, *neurons)
+    return run_cuba_steps(a_in, p, dtype)
 
 
 FAST = (stcb.dendritic_sums, stcb.run_cuba, stcb.count_spikes)

@@ -259,6 +259,16 @@ def run_cuba(a_in: torch.Tensor, p: CubaParams, dtype: torch.dtype = torch.bool,
         return _run_if(a_in, p, dtype, floor=mode == 2)
     if decays_in_range(a_in, p):
         return _run_decays(a_in, p, dtype)
+    return run_cuba_steps(a_in, p, dtype)
+
+
+def run_cuba_steps(a_in: torch.Tensor, p: CubaParams,
+                   dtype: torch.dtype = torch.bool) -> torch.Tensor:
+    """The plain definition: a loop of :func:`cuba_step` in int64 from zero state.
+
+    ``a_in``: integer input currents ``(T, *neurons)``; returns spikes ``(T, *neurons)``
+    as ``dtype``. :func:`run_cuba` falls back to it where no exact fast path applies.
+    """
     a_in = a_in.to(torch.int64)
     state = CubaState.zeros(tuple(a_in.shape[1:]), device=a_in.device)
     spikes = []
