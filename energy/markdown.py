@@ -27,7 +27,7 @@ def _header(report: dict[str, Any]) -> str:
             f"- Engine (counts from): {run['backend']}{same}\n"
             f"- Data: {run['dataset']}{split}, {run['samples']} samples, "
             f"{run['timesteps']} timesteps\n"
-            f"- Accuracy: {100 * run['accuracy']:.2f} %\n"
+            f"- Accuracy: {_accuracy(run['accuracy'])}\n"
             f"- Run file: `{run['path']}`\n\n"
             "Estimates multiply the run's counts by published per-operation energies; "
             "measured energies come from hardware energy counters (below). All per "
@@ -131,3 +131,9 @@ def _unique_counts(terms: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for term in terms:
         seen.setdefault(term["count"], term)
     return list(seen.values())
+
+
+def _accuracy(value: float | None) -> str:
+    """A run's accuracy in percent, or why there is none."""
+    return "none (an input array without labels)" if value is None else f"{100 * value:.2f} %"
+

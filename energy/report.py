@@ -139,7 +139,9 @@ def write_report(run_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
 def format_summary(summary: dict[str, Any]) -> str:
     """The summary from :func:`write_report` as a few lines for the terminal."""
     lines = [f"energy of {summary['network']} (counts from {summary['backend']}, "
-             f"{summary['samples']} samples, accuracy {summary['accuracy']:.4f}), per inference:"]
+             f"{summary['samples']} samples, accuracy "
+             f"{'-' if summary['accuracy'] is None else format(summary['accuracy'], '.4f')}), "
+             "per inference:"]
     width = max(len(label) for label in summary["j_per_inference"])
     for label, joules in summary["j_per_inference"].items():
         lines.append(f"  {label:<{width}}  {joules:.3e} J  ({format_joules(joules)})")

@@ -5,7 +5,8 @@ Fields this stage needs (others, e.g. ``predictions`` or ``wall_seconds``, pass 
     backend     "lava" | "emulator" | "pytorch"   the engine that produced the counts
     network, dataset                               strings
     samples, timesteps                             integers > 0
-    accuracy                                       number in [0, 1]
+    accuracy                                       number in [0, 1], or null (a run on an
+                                                   input array without labels)
     layers[i]   name, type (strings); neurons, spikes, synops, neuron_updates, ann_macs
                 (numbers >= 0); shape (optional list of integers)
 
@@ -62,8 +63,9 @@ def validate_run(run: Any, origin: str = "run") -> None:
     for key in ("samples", "timesteps"):
         if isinstance(run[key], bool) or not isinstance(run[key], int) or run[key] <= 0:
             fail(key, f"must be an integer > 0, not {run[key]!r}")
-    if not _number(run["accuracy"]) or not 0 <= run["accuracy"] <= 1:
-        fail("accuracy", f"must be a number in [0, 1], not {run['accuracy']!r}")
+    if run["accuracy"] is not None and (not _number(run["accuracy"])
+                                        or not 0 <= run["accuracy"] <= 1):
+        fail("accuracy", f"must be a number in [0, 1] or null, not {run['accuracy']!r}")
     layers = run["layers"]
     if not isinstance(layers, list) or not layers:
         fail("layers", "must be a non-empty list")

@@ -1,16 +1,19 @@
-"""Read and validate a netx HDF5 file into plain integer arrays.
+"""Read and validate a netx HDF5 file into the network's in-memory form (:mod:`.network`).
 
-:func:`read_network` checks the whole file against :mod:`.schema` before
-returning anything: every layer's type, keys, shapes, dtypes, value ranges,
-and the layer-to-layer shape chain. A file that fails is refused with one
-``SlssnnError`` naming the file, the layer and the field.
+:func:`read_network` reads a file the way lava-dl 0.6.0's ``netx.hdf5.Network``
+does (``lava/lib/dl/netx/hdf5.py``; each rule below names its lines) and
+checks the whole file against :mod:`.schema` before returning anything: every
+layer's type, keys, shapes, dtypes, value ranges, and the layer-to-layer shape
+chain. A file that fails is refused with one ``SlssnnError`` naming the file,
+the layer and the field; a layer type netx cannot build is refused with a hint
+that ``num_layers`` can stop before it, as netx's own ``num_layers`` does.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,64 +23,15 @@ import numpy as np
 from slssnn.errors import SlssnnError
 
 from . import schema as S
+from .network import (
+    CubaNeuron,
+    LayerSpec,
+    NetxNetwork,
+    Neuron,
+    SigmaDeltaNeuron,
+)
 
-
-@dataclass(frozen=True)
-class NeuronSpec:
-    """CUBA neuron parameters as netx reads them (file units)."""
-
-    i_decay: int
-    v_decay: int
-    threshold: int
-
-
-@dataclass
-class LayerSpec:
-    """One built block of a netx network (input, conv or dense), in file units.
-
-    ``shape`` is (C, H, W) or (N,); ``weight`` int64, conv ``(O, I/groups, kH, kW)``
-    or dense ``(N, inputs)``; ``bias`` int64 per channel/neuron or None;
-    ``stride``/``padding``/``dilation`` are (H, W) pairs.
-    """
-
-    index: int
-    type: str
-    shape: tuple[int, ...]
-    neuron: NeuronSpec
-    weight: np.ndarray | None = None
-    bias: np.ndarray | None = None
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
-    dilation: tuple[int, int] = (1, 1)
-    groups: int = 1
-    flatten_before: bool = False
-    delay: np.ndarray | None = None
-    """Dense only: synaptic delays in steps, ``(N, inputs)`` (netx's DelayDense), or None."""
-
-    @property
-    def neurons(self) -> int:
-        return int(np.prod(self.shape))
-
-    @property
-    def name(self) -> str:
-        return f"{self.index}:{self.type}"
-
-
-@dataclass
-class NetxNetwork:
-    """A validated netx network: its blocks in order and our metadata (or {})."""
-
-    path: Path
-    layers: list[LayerSpec]
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of the network input: the input layer's, or the first block's inputs."""
-        first = self.layers[0]
-        if first.type == "input":
-            return first.shape
-        return (int(first.weight.shape[1]),)
+__all__ = ["CubaNeuron", "LayerSpec", "NetxNetwork", "Neuron", "SigmaDeltaNeuron", "read_network"]
 
 
 class _Refuse(Exception):
@@ -139,32 +93,64 @@ def _pair(group: h5py.Group, key: str, where: str) -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
-def _neuron(group: h5py.Group, where: str) -> NeuronSpec:
+def _unknown_keys(node: h5py.Group, allowed: set[str], where: str, what: str) -> None:
+    for key in node.keys():
+        if key not in allowed:
+            raise _Refuse(f"{where}: unknown field '{key}' for {what}; known: "
+                          + ", ".join(sorted(allowed)))
+
+
+def _neuron(group: h5py.Group, where: str, is_input: bool = False,
+            default: dict[str, Any] | None = None) -> Neuron:
+    """The layer's neuron group as netx's ``get_neuron_params`` reads it (hdf5.py 112-206).
+
+    ``default``: the neuron a missing group stands for (a dense layer, hdf5.py
+    348-357); without it a missing group is refused.
+    """
     node = group.get(S.NEURON)
+    if node is None and default is not None:
+        return CubaNeuron(default[S.I_DECAY], default[S.V_DECAY], default[S.V_TH_MANT],
+                          ref_delay=None, graded=None)
     if not isinstance(node, h5py.Group):
         raise _Refuse(f"{where}: field 'neuron' is missing or not a group")
     where = f"{where}/neuron"
-    for key in node.keys():
-        if key not in S.NEURON_REQUIRED and key not in S.NEURON_OPTIONAL:
-            raise _Refuse(f"{where}: unknown field '{key}'")
     kind = _scalar_str(node.get(S.TYPE), f"{where}: field 'type'")
-    if kind not in S.NEURON_TYPES:
+    if kind not in S.NEURON_KEYS:
+        for name, reason in S.UNBUILDABLE_NEURONS.items():
+            if name in kind:
+                raise _Refuse(f"{where}: neuron type '{kind}' cannot run: {reason}")
         raise _Refuse(f"{where}: neuron type '{kind}' not supported; known: "
                       + ", ".join(S.NEURON_TYPES))
-    values = {}
-    for key, rng in S.NEURON_REQUIRED.items():
-        if key != S.TYPE:
-            values[key] = _scalar(node, key, where, rng=rng)
-    for key, rng in S.NEURON_OPTIONAL.items():
-        if key in node and rng is not None:
-            _numbers(node, key, where, rng=rng)
-    return NeuronSpec(values[S.I_DECAY], values[S.V_DECAY], values[S.V_TH_MANT])
+    required, optional = S.NEURON_KEYS[kind]
+    _unknown_keys(node, set(required) | set(optional), where, f"a {kind} neuron")
+    for key in required:
+        if key not in node:
+            raise _Refuse(f"{where}: field '{key}' is missing")
+    values = {key: _scalar(node, key, where, rng=rng)
+              for key, rng in (required | optional).items()
+              if key in node and key != S.TYPE and rng is not None}
+    if kind in S.CUBA_TYPES:
+        graded = bool(_scalar(node, S.GRADED, where)) if S.GRADED in node else None
+        return CubaNeuron(values[S.I_DECAY], values[S.V_DECAY], values[S.V_TH_MANT], kind,
+                          values.get(S.MESSAGE_BITS, 0), values.get(S.REF_DELAY), graded)
+    activation = (_scalar_str(node[S.ACTIVATION], f"{where}: field '{S.ACTIVATION}'")
+                  if S.ACTIVATION in node else S.SDNN_ACTIVATIONS[0])
+    if activation not in S.SDNN_ACTIVATIONS:
+        raise _Refuse(f"{where}: field '{S.ACTIVATION}' is '{activation}': netx never reads "
+                      "it and runs every SigmaDelta layer with ReLU; only 'relu' matches")
+    role = ("delta" if is_input else "sigma" if S.SIGMA_OUTPUT in node  # hdf5.py 170-186
+            else "sigma_delta")
+    if role != "sigma" and S.V_TH_MANT not in node:
+        raise _Refuse(f"{where}: field '{S.V_TH_MANT}' is missing")
+    return SigmaDeltaNeuron(values.get(S.V_TH_MANT, 0), role, activation,
+                            values.get(S.MESSAGE_BITS, S.SDNN_MESSAGE_BITS))
 
 
-def _shape(group: h5py.Group, where: str) -> tuple[int, ...]:
+def _shape(group: h5py.Group, where: str, sizes: tuple[int, ...] = (1, 3)) -> tuple[int, ...]:
     shape = _numbers(group, S.SHAPE, where, rng=S.Range(1, 1 << 24)).reshape(-1)
-    if shape.size not in (1, 3):
-        raise _Refuse(f"{where}: field 'shape' must be (C, H, W) or (N,), found {tuple(shape)}")
+    if shape.size not in sizes:
+        expect = " or ".join({1: "(N,)", 3: "(C, H, W)"}.get(n, f"{n} values") for n in sizes)
+        raise _Refuse(f"{where}: field 'shape' must be {expect}, found {tuple(shape)}")
     return tuple(int(s) for s in shape)
 
 
@@ -199,6 +185,9 @@ def _read_conv(group: h5py.Group, where: str, index: int, prev: tuple[int, ...])
     if shape != expected:
         raise _Refuse(f"{where}: field 'shape' is {shape}, but the conv of a {prev} input "
                       f"gives {expected}")
+    if S.DELAY in group:  # hdf5.py 532-535: netx builds no delay for a conv layer
+        warnings.warn(f"{where}: field 'delay' of a conv layer is ignored, as netx 0.6.0 "
+                      "ignores it (lava/lib/dl/netx/hdf5.py create_conv)", stacklevel=2)
     return LayerSpec(index, "conv", shape, _neuron(group, where), weight,
                      _bias(group, where, out_c), stride, padding, dilation, groups)
 
@@ -212,24 +201,38 @@ def _bias(group: h5py.Group, where: str, channels: int) -> np.ndarray | None:
     return np.broadcast_to(bias, (channels,)).copy()
 
 
-def _read_dense(group: h5py.Group, where: str, index: int,
-                prev: tuple[int, ...] | None, flatten: bool) -> LayerSpec:
-    shape = _shape(group, where)
-    if len(shape) != 1:
-        raise _Refuse(f"{where}: field 'shape' of a dense layer must be (N,)")
-    weight = _numbers(group, S.WEIGHT, where, rng=S.WEIGHT_RANGE)
-    if weight.ndim != 2 or weight.shape[0] != shape[0]:
-        raise _Refuse(f"{where}: field 'weight' must be ({shape[0]}, inputs), "
+def _dense_weight(group: h5py.Group, key: str, where: str, outputs: int) -> np.ndarray:
+    """A dense weight ``(N, inputs)``; a flat one is reshaped as netx does (hdf5.py 395-399)."""
+    weight = _numbers(group, key, where, rng=S.WEIGHT_RANGE)
+    if weight.ndim == 1 and weight.size % outputs == 0:
+        weight = weight.reshape(outputs, -1)
+    if weight.ndim != 2 or weight.shape[0] != outputs:
+        raise _Refuse(f"{where}: field '{key}' must be ({outputs}, inputs), "
                       f"found {weight.shape}")
+    return weight
+
+
+def _read_dense(group: h5py.Group, where: str, index: int, kind: str,
+                prev: tuple[int, ...] | None, flatten: bool) -> LayerSpec:
+    """A dense or dense_rec layer; its size is ``prod(shape)`` (hdf5.py line 346)."""
+    shape = (int(np.prod(_shape(group, where, sizes=(1, 2, 3)))),)
+    weight = _dense_weight(group, S.WEIGHT, where, shape[0])
     if prev is not None:
         if len(prev) == 3 and not flatten:
             raise _Refuse(f"{where}: dense after a (C, H, W) layer needs a 'flatten' layer")
         if weight.shape[1] != int(np.prod(prev)):
             raise _Refuse(f"{where}: field 'weight' takes {weight.shape[1]} inputs, previous "
                           f"layer gives {int(np.prod(prev))}")
-    return LayerSpec(index, "dense", shape, _neuron(group, where), weight,
-                     _bias(group, where, shape[0]), flatten_before=flatten,
-                     delay=_delay(group, where, weight.shape))
+    weight_rec = None
+    if kind == "dense_rec":  # hdf5.py 391-408, blocks/process.py RecurrentDense
+        weight_rec = _dense_weight(group, S.WEIGHT_REC, where, shape[0])
+        if weight_rec.shape != (shape[0], shape[0]):
+            raise _Refuse(f"{where}: field '{S.WEIGHT_REC}' must be {(shape[0], shape[0])}, "
+                          f"found {weight_rec.shape}")
+    neuron = _neuron(group, where, default=S.DEFAULT_NEURON)
+    return LayerSpec(index, kind, shape, neuron, weight, _bias(group, where, shape[0]),
+                     flatten_before=flatten, delay=_delay(group, where, weight.shape),
+                     weight_rec=weight_rec)
 
 
 def _delay(group: h5py.Group, where: str, weight_shape: tuple[int, int]) -> np.ndarray | None:
@@ -250,38 +253,61 @@ def _delay(group: h5py.Group, where: str, weight_shape: tuple[int, int]) -> np.n
                   f"{weight_shape}")
 
 
-def _read_layers(root: h5py.Group, where_file: str) -> list[LayerSpec]:
-    layers_group = root.get(S.LAYER_GROUP)
-    if not isinstance(layers_group, h5py.Group) or len(layers_group) == 0:
-        raise _Refuse("group 'layer' is missing or empty")
+def _layer_count(layers_group: h5py.Group, num_layers: int | None) -> int:
     names = sorted(layers_group.keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit()
                                                        else 0))
     if names != [str(i) for i in range(len(names))]:
         raise _Refuse(f"group 'layer' must hold layers 0..{len(names) - 1}, found {names}")
+    if num_layers is None:
+        return len(names)
+    if num_layers < 1:
+        raise _Refuse(f"num_layers must be >= 1, got {num_layers}")
+    return min(len(names), num_layers)  # hdf5.py 574-576
+
+
+def _layer_type(group: h5py.Group, where: str) -> str:
+    kind = _scalar_str(group.get(S.TYPE), f"{where}: field 'type'")
+    if kind in S.UNBUILDABLE_LAYERS:
+        index = int(where.split()[-1])
+        raise _Refuse(f"{where}: netx 0.6.0 cannot build a '{kind}' layer (NotImplementedError "
+                      f"in lava/lib/dl/netx/hdf5.py); num_layers={index} reads the layers "
+                      "before it")
+    if kind not in S.LAYER_KEYS:
+        raise _Refuse(f"{where}: unknown layer type '{kind}'; known: "
+                      + ", ".join(S.LAYER_TYPES))
+    required, optional = S.LAYER_KEYS[kind]
+    _unknown_keys(group, required | optional, where, f"a {kind} layer")
+    for key in sorted(required - set(group.keys())):
+        raise _Refuse(f"{where}: field '{key}' is missing")
+    return kind
+
+
+def _read_layers(root: h5py.Group, num_layers: int | None
+                 ) -> tuple[list[LayerSpec], tuple[int, ...] | None]:
+    """The blocks netx builds from the first ``num_layers`` layer groups, and the input shape
+    an input layer without a neuron group declares (or None)."""
+    layers_group = root.get(S.LAYER_GROUP)
+    if not isinstance(layers_group, h5py.Group) or len(layers_group) == 0:
+        raise _Refuse("group 'layer' is missing or empty")
     layers: list[LayerSpec] = []
+    declared: tuple[int, ...] | None = None
     prev: tuple[int, ...] | None = None
     flatten = False
-    for i in range(len(names)):
+    for i in range(_layer_count(layers_group, num_layers)):
         group = layers_group[str(i)]
         where = f"layer {i}"
         if not isinstance(group, h5py.Group):
             raise _Refuse(f"{where}: not a group")
-        kind = _scalar_str(group.get(S.TYPE), f"{where}: field 'type'")
-        if kind not in S.LAYER_KEYS:
-            raise _Refuse(f"{where}: unknown layer type '{kind}'; known: "
-                          + ", ".join(S.LAYER_TYPES))
-        required, optional = S.LAYER_KEYS[kind]
-        for key in group.keys():
-            if key not in required and key not in optional:
-                raise _Refuse(f"{where}: unknown field '{key}' for a {kind} layer")
-        for key in sorted(required - set(group.keys())):
-            raise _Refuse(f"{where}: field '{key}' is missing")
+        kind = _layer_type(group, where)
         if kind == "input":
-            if layers:
+            if layers or prev is not None:
                 raise _Refuse(f"{where}: an input layer must come first")
-            shape = _shape(group, where)
-            layers.append(LayerSpec(i, "input", shape, _neuron(group, where)))
-            prev = shape
+            prev = _shape(group, where)
+            if S.NEURON not in group:  # hdf5.py 596-597: only the input shape, no block
+                declared = prev
+                continue
+            layers.append(LayerSpec(i, "input", prev, _neuron(group, where, is_input=True),
+                                    input_transform=_input_transform(group, where)))
         elif kind == "flatten":
             if prev is None or flatten:
                 raise _Refuse(f"{where}: flatten must follow a layer and precede a dense layer")
@@ -289,14 +315,31 @@ def _read_layers(root: h5py.Group, where_file: str) -> list[LayerSpec]:
             continue
         elif kind == "conv":
             if prev is None:
-                raise _Refuse(f"{where}: a conv first layer needs an input layer before it")
+                raise _Refuse(f"{where}: a conv first layer needs an input layer before it "
+                              "for its input shape")
             layers.append(_read_conv(group, where, i, prev))
         else:
-            layers.append(_read_dense(group, where, i, prev, flatten))
+            # a first block reads the network input as given: no flatten needed (hdf5.py 662)
+            layers.append(_read_dense(group, where, i, kind, prev, flatten or not layers))
         prev, flatten = layers[-1].shape, False
     if flatten:
         raise _Refuse("the last layer is a flatten layer")
-    return layers
+    if not layers:
+        raise _Refuse("no layer that netx builds a block for")
+    return layers, declared
+
+
+def _input_transform(group: h5py.Group, where: str) -> dict[str, float]:
+    """An input layer's scalar 'weight'/'bias' (hdf5.py 276-286): stored, never applied."""
+    transform = {}
+    for key in (S.WEIGHT, S.BIAS):
+        if key in group:
+            value = _numbers(group, key, where, integer=False)
+            if value.size != 1:
+                raise _Refuse(f"{where}: field '{key}' of an input layer must be one value, "
+                              f"found shape {value.shape}")
+            transform[key] = float(value.reshape(-1)[0])
+    return transform
 
 
 def _read_metadata(root: h5py.File) -> dict[str, Any]:
@@ -318,8 +361,12 @@ def _read_metadata(root: h5py.File) -> dict[str, Any]:
     return metadata
 
 
-def read_network(path: str | os.PathLike[str]) -> NetxNetwork:
-    """Read and validate a netx HDF5 file; raise ``SlssnnError`` naming file, layer and field."""
+def read_network(path: str | os.PathLike[str], num_layers: int | None = None) -> NetxNetwork:
+    """Read and validate a netx HDF5 file; raise ``SlssnnError`` naming file, layer and field.
+
+    ``num_layers``: read only the first ``num_layers`` layer groups, as
+    ``netx.hdf5.Network(num_layers=...)`` builds them (None: all).
+    """
     path = Path(path)
     if not path.exists():
         raise SlssnnError(f"network {path}: no such file")
@@ -330,11 +377,11 @@ def read_network(path: str | os.PathLike[str]) -> NetxNetwork:
             for key in root.keys():
                 if key not in (S.LAYER_GROUP, S.METADATA_GROUP, S.SIMULATION_GROUP):
                     raise _Refuse(f"unknown top-level group '{key}'")
-            layers = _read_layers(root, str(path))
+            layers, declared = _read_layers(root, num_layers)
             metadata = _read_metadata(root)
     except _Refuse as exc:
         raise SlssnnError(f"network {path}: {exc}") from None
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise SlssnnError(f"network {path}: not a readable netx HDF5 file ({reason})") from None
-    return NetxNetwork(path, layers, metadata)
+    return NetxNetwork(path, layers, metadata, declared, num_layers)

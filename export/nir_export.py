@@ -34,14 +34,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
 from slssnn.atomic import atomic_path, writable_file
 from slssnn.errors import SlssnnError
 
 from . import schema as S
-from .netx_reader import LayerSpec, NetxNetwork, read_network
+from .netx_reader import CubaNeuron, LayerSpec, NetxNetwork, read_network
 from .nir_map import DEFAULT_DT, DT_KEY, neuron_to_nir
 
 NETX_KEY = "netx"
@@ -52,26 +51,18 @@ FORMAT_KEY = "slssnn_nir_format"
 NIR_FORMAT = 1
 
 
-def _layer_extras(path: Path) -> list[dict[str, Any]]:
-    """Per netx layer group: neuron type/refDelay/gradedSpike, input transform (raw file)."""
-    extras: list[dict[str, Any]] = []
-    with h5py.File(path, "r") as root:
-        layers = root[S.LAYER_GROUP]
-        for i in range(len(layers)):
-            group = layers[str(i)]
-            entry: dict[str, Any] = {}
-            neuron = group.get(S.NEURON)
-            if isinstance(neuron, h5py.Group):
-                kind = neuron[S.TYPE][()]
-                kind = kind.reshape(-1)[0] if isinstance(kind, np.ndarray) else kind
-                entry["neuron_type"] = kind.decode("ascii") if isinstance(kind, bytes) else kind
-                for key in (S.REF_DELAY, S.GRADED):
-                    if key in neuron:
-                        entry[key] = np.asarray(neuron[key][()]).item()
-            for key in (S.WEIGHT, S.BIAS):
-                if key in group and np.asarray(group[S.TYPE][()]).reshape(-1)[0] == b"input":
-                    entry["input_" + key] = np.asarray(group[key][()]).tolist()
-            extras.append(entry)
+def _layer_extras(net: NetxNetwork) -> list[dict[str, Any]]:
+    """Per netx layer group (by file index): what NIR has no field for, from the network."""
+    extras: list[dict[str, Any]] = [{} for _ in range(max(s.index for s in net.layers) + 1)]
+    for spec in net.layers:
+        n = spec.neuron
+        entry = extras[spec.index]
+        entry["neuron_type"] = n.kind
+        for key, value in ((S.REF_DELAY, n.ref_delay), (S.GRADED, n.graded)):
+            if value is not None:
+                entry[key] = value
+        for key, value in spec.input_transform.items():
+            entry["input_" + key] = value
     return extras
 
 
@@ -116,6 +107,11 @@ def network_to_nir(net: NetxNetwork, dt: float = DEFAULT_DT):  # -> nir.NIRGraph
     for spec in net.layers:
         where = f"network {net.path}: layer {spec.index} ({spec.type})"
         n = spec.neuron
+        if not isinstance(n, CubaNeuron) or spec.type == "dense_rec":
+            raise SlssnnError(f"{where}: {type(n).__name__} neurons"
+                              f"{' with recurrent weights' if spec.type == 'dense_rec' else ''}"
+                              " have no NIR form here; only CUBA/LOIHI feed-forward layers "
+                              "convert")
         if spec.type == "input":
             neurons, _ = neuron_to_nir(n.i_decay, n.v_decay, n.threshold, None, spec.shape, dt,
                                        where)
@@ -148,7 +144,7 @@ def network_to_nir(net: NetxNetwork, dt: float = DEFAULT_DT):  # -> nir.NIRGraph
     nodes["output"] = nir.Output(output_type=np.array(prev_shape))
     chain.append("output")
     metadata = {DT_KEY: float(dt), FORMAT_KEY: NIR_FORMAT,
-                NETX_KEY: json.dumps(_layer_extras(net.path)),
+                NETX_KEY: json.dumps(_layer_extras(net)),
                 SLSSNN_KEY: json.dumps(net.metadata)}
     return nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:], strict=True)),
                         metadata=metadata)

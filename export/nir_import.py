@@ -32,6 +32,7 @@ and any node type netx does not run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -54,8 +55,8 @@ from slssnn.training.fixed_point import (
 from slssnn.training.quantize import quantize_block
 
 from . import schema as S
-from .netx_reader import LayerSpec, NetxNetwork, NeuronSpec
-from .netx_specs import write_layers
+from .netx_reader import CubaNeuron, LayerSpec, NetxNetwork
+from .netx_writer import write_network
 from .nir_export import FORMAT_KEY, NETX_KEY, SLSSNN_KEY
 from .nir_map import (
     DEFAULT_DT,
@@ -395,13 +396,13 @@ def _input_layer(neuron: _Neuron, shape: tuple[int, ...], dt: float
     encoding = {"kind": "current", "scale": scale,
                 "description": "round(x * scale) as a_in of the input layer on each step, x "
                                "being the NIR graph's input"}
-    spec = LayerSpec(0, "input", shape, NeuronSpec(nf.i_decay, nf.v_decay, threshold))
+    spec = LayerSpec(0, "input", shape, CubaNeuron(nf.i_decay, nf.v_decay, threshold))
     return spec, record, encoding
 
 
 def _passthrough_input(shape: tuple[int, ...]) -> tuple[LayerSpec, dict[str, Any]]:
     """An IF input layer with threshold 0: a binary input spike passes through unchanged."""
-    spec = LayerSpec(0, "input", shape, NeuronSpec(DECAY_UNITY, 0, 0))
+    spec = LayerSpec(0, "input", shape, CubaNeuron(DECAY_UNITY, 0, 0))
     encoding = {"kind": "spikes", "scale": 1.0,
                 "description": "binary spikes (0/1) into a pass-through input layer (IF, "
                                "threshold 0) that netx needs before a first conv"}
@@ -490,7 +491,7 @@ def _block_spec(index: int, block: _Block, prev: tuple[int, ...], dt: float
         if delay.max() > S.DELAY_RANGE.high:
             raise _refuse(*block.delay_out, "input and output delays add up to more than "
                           f"{S.DELAY_RANGE.high:g} steps")
-    spec = LayerSpec(index, kind, out, NeuronSpec(nf.i_decay, nf.v_decay, th_int), w_int,
+    spec = LayerSpec(index, kind, out, CubaNeuron(nf.i_decay, nf.v_decay, th_int), w_int,
                      b_int, flatten_before=block.flatten, delay=delay, **geometry)
     nodes = [p[0] for p in (block.delay_in, block.synapse, block.delay_out) if p]
     nodes += block.neuron.names
@@ -509,6 +510,24 @@ def _graph_dt(graph: Any, dt: float | None) -> float:
     if not value > 0:
         raise SlssnnError(f"dt must be > 0 seconds, got {value}")
     return value
+
+
+def _with_extras(layers: list[LayerSpec], extras: list[dict[str, Any]] | None
+                 ) -> list[LayerSpec]:
+    """Put back what a netx file held and NIR has no field for (per file layer index)."""
+    if not extras:
+        return layers
+    out = []
+    for spec in layers:
+        extra = extras[spec.index] if spec.index < len(extras) else {}
+        n = spec.neuron
+        neuron = CubaNeuron(n.i_decay, n.v_decay, n.threshold,
+                            extra.get("neuron_type", n.kind), n.message_bits,
+                            extra.get(S.REF_DELAY), extra.get(S.GRADED))
+        transform = {key: extra["input_" + key] for key in (S.WEIGHT, S.BIAS)
+                     if "input_" + key in extra}
+        out.append(dataclasses.replace(spec, neuron=neuron, input_transform=transform))
+    return out
 
 
 def _json_meta(graph: Any, key: str) -> Any:
@@ -596,6 +615,5 @@ def convert_nir_to_netx(graph: Any, out: str | os.PathLike[str], timesteps: int 
             metadata["input_encoding"] = encoding
     if timesteps is not None:
         metadata = {**(metadata or {}), "timesteps": int(timesteps)}
-    extras = _json_meta(graph, NETX_KEY)
-    network = write_layers(out, layers, metadata, extras)
+    network = write_network(out, _with_extras(layers, _json_meta(graph, NETX_KEY)), metadata)
     return Conversion(network, reports)

@@ -7,13 +7,17 @@ An unknown layer type or key is an error, as is a value off Loihi's grid.
 
 Layout (lava-dl netx, read by ``lava.lib.dl.netx.hdf5.Network``)::
 
-    /layer/<i>/type            bytes: input | conv | flatten | dense
-    /layer/<i>/shape           int64 (C, H, W) or (N,)
-    /layer/<i>/weight          float32 integers in [-256, 254]; conv (O, I/groups, kH, kW[, 1])
+    /layer/<i>/type            bytes: input | conv | flatten | dense | dense_rec
+    /layer/<i>/shape           int64 (C, H, W) or (N,) (dense: any shape, size = prod(shape))
+    /layer/<i>/weight          float32 integers in [-256, 254]; conv (O, I/groups, kH, kW[, 1]),
+                               dense (N, inputs) or flat; dense_rec also weight_rec (N, N)
     /layer/<i>/bias            float32 integers (bias mantissa), per channel or neuron
     /layer/<i>/stride|padding|dilation   int64 (H, W) or scalar;  groups int64 scalar
     /layer/<i>/delay           dense only: steps in [0, 62]: scalar, (N,), (inputs,), (N, inputs)
-    /layer/<i>/neuron/{type=CUBA|LOIHI, iDecay, vDecay, vThMant, refDelay, gradedSpike}
+    /layer/<i>/neuron/         optional on input (no group: no block, only the input shape)
+                               and dense (no group: netx's default neuron, DEFAULT_NEURON)
+        type=CUBA|LOIHI: iDecay, vDecay, vThMant [, refDelay, gradedSpike, messageBits]
+        type=SDNN: [vThMant, activation=relu, sigma_output, messageBits]
     /slssnn  (attrs: format_version, metadata = JSON)   ours; netx does not read it
 """
 
@@ -47,8 +51,32 @@ DELAY = "delay"
 I_DECAY, V_DECAY, V_TH_MANT, REF_DELAY, GRADED = (
     "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike")
 
-NEURON_TYPES = ("CUBA", "LOIHI")
-"""netx builds both as Lava's LIF with the same parameters."""
+CUBA_TYPES = ("CUBA", "LOIHI")
+"""netx builds both as Lava's LIF with the same parameters (hdf5.py line 144)."""
+SDNN_TYPE = "SDNN"
+"""netx builds Delta (input layer), Sigma (``sigma_output``) or SigmaDelta (hdf5.py line 164)."""
+NEURON_TYPES = (*CUBA_TYPES, SDNN_TYPE)
+UNBUILDABLE_NEURONS = {
+    "RF": "netx builds RF/RF_IZ neurons, whose processes have no 'a_in' port "
+          "(lava/proc/rf/process.py line 74) while every netx block connects its "
+          "synapse to 'neuron.a_in' (lava/lib/dl/netx/blocks/process.py line 194)",
+    "ALIF": "netx 0.6.0 has no ALIF neuron (get_neuron_params returns None, hdf5.py "
+            "lines 144-206)",
+}
+"""Neuron types lava-dl writes that netx 0.6.0 cannot build: the reason, with its source."""
+
+MESSAGE_BITS = "messageBits"
+ACTIVATION, SIGMA_OUTPUT = "activation", "sigma_output"
+SDNN_ACTIVATIONS = ("relu",)
+"""netx never reads 'activation': SigmaDelta runs its default ReLU (lava/proc/sdn/process.py)."""
+SDNN_MESSAGE_BITS = 16
+"""netx's default messageBits of an SDNN neuron (hdf5.py line 170)."""
+
+DEFAULT_NEURON = {"type": "CUBA", I_DECAY: 0, V_DECAY: 4096, V_TH_MANT: 1 << 18 - 1}
+"""The neuron netx gives a dense layer without a neuron group (hdf5.py lines 348-357):
+a non-leaky integrator of its input (``du = -1`` keeps the current, ``dv = 4096``
+makes v the current) whose threshold ``1 << 18 - 1`` is Python's ``1 << 17``
+(``<<`` binds looser than ``-``), above the largest 24-bit voltage ``<< 6``: it never fires."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +87,17 @@ class Range:
     high: float
 
 
-NEURON_REQUIRED = {TYPE: None, I_DECAY: Range(DECAY_MIN, DECAY_MAX),
-                   V_DECAY: Range(DECAY_MIN, DECAY_MAX), V_TH_MANT: Range(0, THRESHOLD_MAX)}
-NEURON_OPTIONAL = {REF_DELAY: Range(0, 1 << 16), GRADED: None,
-                   # written by lava-dl's slayer, not read by netx for CUBA neurons
-                   "scaleRho": None, "tauRho": None, "theta": None, "wgtExp": Range(0, 0),
-                   "messageBits": Range(0, 0)}
+CUBA_REQUIRED = {TYPE: None, I_DECAY: Range(DECAY_MIN, DECAY_MAX),
+                 V_DECAY: Range(DECAY_MIN, DECAY_MAX), V_TH_MANT: Range(0, THRESHOLD_MAX + 1)}
+CUBA_OPTIONAL = {REF_DELAY: Range(0, 1 << 16), GRADED: None, MESSAGE_BITS: Range(0, 32),
+                 # written by lava-dl's slayer, not read by netx
+                 "scaleRho": None, "tauRho": None, "theta": None, "wgtExp": None}
+SDNN_REQUIRED = {TYPE: None}
+SDNN_OPTIONAL = {V_TH_MANT: Range(0, THRESHOLD_MAX), ACTIVATION: None, SIGMA_OUTPUT: None,
+                 MESSAGE_BITS: Range(0, 32)}
+NEURON_KEYS = {"CUBA": (CUBA_REQUIRED, CUBA_OPTIONAL), "LOIHI": (CUBA_REQUIRED, CUBA_OPTIONAL),
+               SDNN_TYPE: (SDNN_REQUIRED, SDNN_OPTIONAL)}
+"""Per neuron type: (required fields with ranges, optional fields with ranges)."""
 
 WEIGHT_RANGE = Range(WEIGHT_MIN, WEIGHT_MAX)
 BIAS_RANGE = Range(BIAS_MIN, BIAS_MAX)
@@ -72,12 +105,20 @@ GEOMETRY_RANGE = Range(0, 255)
 DELAY_RANGE = Range(0, 62)
 """netx builds DelayDense with max_delay 62 (and would clamp larger delays: we refuse them)."""
 
+WEIGHT_REC = "weight_rec"
+SLAYER_GEOMETRY = {"inChannels", "outChannels", "kernelSize", "inFeatures", "outFeatures"}
+"""Written by lava-dl's slayer for reference; netx does not read them."""
+
 LAYER_KEYS: dict[str, tuple[set[str], set[str]]] = {
-    # type: (required keys, optional keys)
-    "input": ({TYPE, SHAPE, NEURON}, {WEIGHT, BIAS}),
+    # type: (required keys, optional keys), as netx's create_* functions read them
+    "input": ({TYPE, SHAPE}, {NEURON, WEIGHT, BIAS}),
     "conv": ({TYPE, SHAPE, WEIGHT, NEURON, STRIDE, PADDING, DILATION, GROUPS},
-             {BIAS, "inChannels", "outChannels", "kernelSize"}),
+             {BIAS, DELAY} | SLAYER_GEOMETRY),
     "flatten": ({TYPE}, {SHAPE}),
-    "dense": ({TYPE, SHAPE, WEIGHT, NEURON}, {BIAS, DELAY, "inFeatures", "outFeatures"}),
+    "dense": ({TYPE, SHAPE, WEIGHT}, {NEURON, BIAS, DELAY} | SLAYER_GEOMETRY),
+    "dense_rec": ({TYPE, SHAPE, WEIGHT, WEIGHT_REC}, {NEURON, BIAS} | SLAYER_GEOMETRY),
 }
 LAYER_TYPES = tuple(LAYER_KEYS)
+UNBUILDABLE_LAYERS = ("pool", "convT", "unpool", "average", "concat", "dense_comp")
+"""Layer types netx 0.6.0 refuses (NotImplementedError, hdf5.py lines 622-683; 'dense_comp'
+calls a create_complex_dense that does not exist)."""

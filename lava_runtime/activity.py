@@ -25,6 +25,16 @@ import torch.nn.functional as F
 from slssnn.export.netx_reader import LayerSpec
 
 
+def message_counts(messages: np.ndarray) -> np.ndarray:
+    """Messages each neuron sent, summed over the two leading axes ``(B, steps, *shape)``.
+
+    A message is a non-zero value on a block's ``out`` port: a spike of a LIF
+    layer, a non-zero delta of a sigma-delta layer (Loihi 2 sends nothing for
+    a zero delta). Returns int64 counts shaped like the layer.
+    """
+    return np.count_nonzero(messages, axis=(0, 1)).astype(np.int64)
+
+
 def conv_fanout(spec: LayerSpec, in_shape: tuple[int, int, int]) -> np.ndarray:
     """Targets each input neuron of a conv layer reaches: int64 array ``in_shape`` (C, H, W)."""
     out_c, _, kh, kw = spec.weight.shape

@@ -57,7 +57,8 @@ def run_netx(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarray | 
              input_bias: np.ndarray | None = None, reset_interval: int | None = None,
              reset_offset: int = 0, input_message_bits: int = 0, chunk_steps: int = 500,
              on_progress: Callable[[int, int], None] | None = None,
-             timeout: float | None = None) -> list[np.ndarray]:
+             timeout: float | None = None, num_layers: int | None = None,
+             spike_exp: int = 6) -> list[np.ndarray]:
     """:func:`run_netx_inline` in an isolated worker (see :mod:`.isolation`).
 
     A timeout (seconds), SIGINT or SIGTERM stops the run, kills every Lava
@@ -65,15 +66,15 @@ def run_netx(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarray | 
     """
     return run_isolated(run_netx_inline, (net_path, steps, inputs, input_bias, reset_interval,
                                           reset_offset, input_message_bits, chunk_steps,
-                                          on_progress), timeout=timeout)
+                                          on_progress, num_layers, spike_exp), timeout=timeout)
 
 
 def run_netx_inline(net_path: str | os.PathLike[str], steps: int,
                     inputs: np.ndarray | None = None, input_bias: np.ndarray | None = None,
                     reset_interval: int | None = None, reset_offset: int = 0,
                     input_message_bits: int = 0, chunk_steps: int = 500,
-                    on_progress: Callable[[int, int], None] | None = None
-                    ) -> list[np.ndarray]:
+                    on_progress: Callable[[int, int], None] | None = None,
+                    num_layers: int | None = None, spike_exp: int = 6) -> list[np.ndarray]:
     """Build the file with lava-dl's ``netx.hdf5.Network``, run it, return every block's output.
 
     Args:
@@ -83,8 +84,8 @@ def run_netx_inline(net_path: str | os.PathLike[str], steps: int,
             currents (netx's Input block leaves its own ``inp`` port unconnected,
             so they go straight into its LIF), or the first synapse's spikes.
         input_bias: written into the input block's ``bias_mant`` (Lava order).
-        reset_interval, reset_offset, input_message_bits: passed to
-            ``netx.hdf5.Network`` (message bits > 0: graded input spikes).
+        reset_interval, reset_offset, input_message_bits, num_layers, spike_exp:
+            passed to ``netx.hdf5.Network`` (message bits > 0: graded input spikes).
     Returns:
         per block, what its ``out`` port sent: ``out.shape + (steps,)``, Lava order.
     """
@@ -97,7 +98,8 @@ def run_netx_inline(net_path: str | os.PathLike[str], steps: int,
     from lava.proc.io.source import RingBuffer as Source
 
     net = hdf5.Network(net_config=str(Path(net_path)), reset_interval=reset_interval,
-                       reset_offset=reset_offset, input_message_bits=input_message_bits)
+                       reset_offset=reset_offset, input_message_bits=input_message_bits,
+                       num_layers=num_layers, spike_exp=spike_exp)
     blocks = net.layers
     first_is_input = type(blocks[0]).__name__ == "Input"
     if inputs is not None:

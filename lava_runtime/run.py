@@ -134,3 +134,56 @@ def pytorch_record(model: SpikingNet, net_path: str | os.PathLike[str], dataset:
             per_layer.append([t.transpose(0, 1).to(torch.int8).numpy() for t in trace])
     spikes = [np.concatenate(parts) for parts in zip(*per_layer, strict=True)]
     return make_record("pytorch", net, dataset, split, spikes, time.perf_counter() - started)
+
+
+def load_input_array(path: str | os.PathLike[str]) -> np.ndarray:
+    """An ``.npy`` input array for :func:`run_input`, refused in one line if unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise SlssnnError(f"input {path}: no such file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SlssnnError(f"input {path}: not a readable .npy array ({reason})") from None
+    if not isinstance(array, np.ndarray) or array.ndim < 2:
+        raise SlssnnError(f"input {path}: expected an array with time last, got shape "
+                          f"{getattr(array, 'shape', None)}")
+    return array
+
+
+def run_input(net_path: str | os.PathLike[str], inputs: np.ndarray, backend: str = "emulator",
+              *, source: str = "input array", steps: int | None = None,
+              num_layers: int | None = None, spike_exp: int = 6,
+              reset_interval: int | None = None, timeout: float | None = None
+              ) -> dict[str, Any]:
+    """Run any netx network on a user's own input array and record what it did.
+
+    ``inputs``: Lava order ``input_shape_lava + (steps,)`` with time last and an
+    optional leading batch axis (see :func:`simulate`): values into the input
+    layer's neurons, or messages into the first synapse. ``steps`` defaults to
+    the array's time axis. The record has the fields of a dataset run, with
+    ``accuracy`` null and no predictions (there are no labels).
+    """
+    from .simulate import simulate
+
+    if backend not in BACKENDS:
+        raise SlssnnError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+    steps = int(inputs.shape[-1]) if steps is None else steps
+    started = time.perf_counter()
+    result = simulate(net_path, steps=steps, spikes=inputs, backend=backend,
+                      num_layers=num_layers, spike_exp=spike_exp,
+                      reset_interval=reset_interval, timeout=timeout)
+    samples = int(result.layers[0].spikes.shape[0]) if result.batched else 1
+    return {
+        "version": RECORD_VERSION,
+        "backend": backend,
+        "network": str(net_path),
+        "dataset": source,
+        "split": None,
+        "samples": samples,
+        "timesteps": steps,
+        "accuracy": None,
+        "layers": [layer.totals for layer in result.layers],
+        "wall_seconds": round(time.perf_counter() - started, 3),
+    }

@@ -16,14 +16,20 @@ import torch
 from slssnn.errors import SlssnnError
 from slssnn.export.netx_reader import NetxNetwork, read_network
 
-from .activity import layer_activity
+from .activity import layer_activity, message_counts
+from .sigma_delta_layer import DEFAULT_SPIKE_EXP
 
 SIM_BACKENDS = ("emulator", "lava")
 
 
 @dataclass
 class LayerResult:
-    """One block's output: ``spikes`` shaped ``([B,] *out_shape_lava, steps)`` and its totals."""
+    """One block's output: ``spikes`` shaped ``([B,] *out_shape_lava, steps)`` and its totals.
+
+    ``spikes`` holds what the block's ``out`` port sent: 0/1 spikes (int8) for
+    LIF layers, graded messages (int32, 0 where none was sent) for sigma-delta
+    layers.
+    """
 
     name: str
     spikes: np.ndarray
@@ -37,6 +43,7 @@ class SimResult:
     backend: str
     steps: int
     layers: list[LayerResult]
+    batched: bool = False
 
 
 def _lava_to_ours(x: np.ndarray, batched: bool) -> np.ndarray:
@@ -76,7 +83,7 @@ def _check_input(net: NetxNetwork, name: str, value: np.ndarray, steps: int | No
 
 def _message_bits(net: NetxNetwork, spikes: np.ndarray) -> int:
     """Bits of graded input spikes into a first synapse (0: binary spikes)."""
-    if net.layers[0].type == "input":
+    if net.has_input_block:
         return 0  # currents into the input layer's neurons, not spikes
     if spikes.min() < 0:
         raise SlssnnError(f"network {net.path}: input spikes must be >= 0 (graded spikes are "
@@ -88,7 +95,8 @@ def _message_bits(net: NetxNetwork, spikes: np.ndarray) -> int:
 def simulate(net: str | os.PathLike[str], *, steps: int, spikes: np.ndarray | None = None,
              bias: np.ndarray | None = None, backend: str = "emulator",
              reset_interval: int | None = None, reset_offset: int = 0,
-             timeout: float | None = None) -> SimResult:
+             timeout: float | None = None, num_layers: int | None = None,
+             spike_exp: int = DEFAULT_SPIKE_EXP) -> SimResult:
     """Run a netx network for ``steps`` steps on ``backend`` ("emulator" or "lava").
 
     Args:
@@ -102,14 +110,16 @@ def simulate(net: str | os.PathLike[str], *, steps: int, spikes: np.ndarray | No
         reset_interval, reset_offset: as in ``netx.hdf5.Network``.
         timeout: seconds a Lava run may take (per sample); then it is stopped
             and cleaned up, and ``SlssnnError`` raised.
+        num_layers, spike_exp: as in ``netx.hdf5.Network``: build only the first
+            ``num_layers`` layer groups; fraction bits of sigma-delta messages.
     Returns:
-        :class:`SimResult`, the layers' spikes in Lava order, time last.
+        :class:`SimResult`, the layers' output messages in Lava order, time last.
     """
     if backend not in SIM_BACKENDS:
         raise SlssnnError(f"unknown backend {backend!r}; known: {', '.join(SIM_BACKENDS)}")
     if steps < 1:
         raise SlssnnError(f"steps must be >= 1, got {steps}")
-    network = read_network(net)
+    network = read_network(net, num_layers)
     batched = False
     message_bits = 0
     if spikes is not None:
@@ -120,23 +130,27 @@ def simulate(net: str | os.PathLike[str], *, steps: int, spikes: np.ndarray | No
         bias = np.asarray(bias)
         batched = _check_input(network, "bias", bias, None) or batched
     batch = (len(spikes) if spikes is not None else len(bias)) if batched else 1
-    needed = batch * steps * sum(layer.neurons for layer in network.layers)
+    needed = batch * steps * sum(layer.neurons * (4 if layer.is_sigma_delta else 1)
+                                 for layer in network.layers)
     if needed > MAX_OUTPUT_BYTES:
         raise SlssnnError(f"network {network.path}: {batch} samples x {steps} steps need "
                           f"{needed / 2**30:.1f} GiB of spike records; split the batch")
     if backend == "emulator":
-        rasters = _emulate(network, steps, spikes, bias, batched, reset_interval, reset_offset)
+        rasters = _emulate(network, steps, spikes, bias, batched, reset_interval, reset_offset,
+                           message_bits, spike_exp)
     else:
         rasters = _lava(network, steps, spikes, bias, batched, reset_interval, reset_offset,
-                        message_bits, timeout)
+                        message_bits, timeout, spike_exp)
+        rasters = [np.rint(r).astype(np.int32 if layer.is_sigma_delta else np.int8)
+                   for r, layer in zip(rasters, network.layers, strict=True)]
     ours = [_lava_to_ours(r, batched) for r in rasters]  # (B, steps, *shape)
     input_counts = None
-    if spikes is not None and network.layers[0].type != "input":
-        input_counts = _lava_to_ours(spikes, batched).sum(axis=(0, 1))
-    totals = layer_activity(network.layers, [r.sum(axis=(0, 1)) for r in ours], steps,
+    if spikes is not None and not network.has_input_block:
+        input_counts = message_counts(_lava_to_ours(spikes, batched))
+    totals = layer_activity(network.layers, [message_counts(r) for r in ours], steps,
                             ours[0].shape[0], input_counts=input_counts)
     return SimResult(backend, steps, [LayerResult(t["name"], r, t)
-                                      for r, t in zip(rasters, totals, strict=True)])
+                                      for r, t in zip(rasters, totals, strict=True)], batched)
 
 
 def _batch_of(network: NetxNetwork, steps: int, spikes, bias, batched: bool
@@ -155,27 +169,30 @@ def _batch_of(network: NetxNetwork, steps: int, spikes, bias, batched: bool
     return inputs, bias_ours
 
 
-def _emulate(network, steps, spikes, bias, batched, reset_interval, reset_offset):
+def _emulate(network, steps, spikes, bias, batched, reset_interval, reset_offset, message_bits,
+             spike_exp):
     from .emulator import Emulator
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     inputs, bias_ours = _batch_of(network, steps, spikes, bias, batched)
-    emulator = Emulator(network, reset_interval, reset_offset, device)
+    emulator = Emulator(network, reset_interval, reset_offset, device, spike_exp,
+                        input_graded=message_bits > 0)
     out = emulator.run(inputs, steps, input_bias=bias_ours)
     return [_ours_to_lava(o.cpu().numpy(), batched) for o in out]
 
 
 def _lava(network, steps, spikes, bias, batched, reset_interval, reset_offset, message_bits,
-          timeout):
+          timeout, spike_exp):
     from .lava_runner import run_netx
 
+    options = {"timeout": timeout, "num_layers": network.num_layers, "spike_exp": spike_exp}
     if not batched:
         return run_netx(network.path, steps, spikes, bias, reset_interval, reset_offset,
-                        message_bits, timeout=timeout)
+                        message_bits, **options)
     size = len(spikes) if spikes is not None else len(bias)
     per_sample = [run_netx(network.path, steps,
                            None if spikes is None else spikes[b],
                            None if bias is None else bias[b], reset_interval, reset_offset,
-                           message_bits, timeout=timeout)
+                           message_bits, **options)
                   for b in range(size)]
     return [np.stack(layer) for layer in zip(*per_sample, strict=True)]

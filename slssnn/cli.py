@@ -197,6 +197,8 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
     from slssnn.lava_runtime.run import run_network
 
     out = _output_file(args.output)
+    if args.input is not None:
+        return _run_input(args, out)
     if args.dataset is None:
         from slssnn.export.netx_reader import read_network
         from slssnn.training.datasets import DATASETS
@@ -218,6 +220,25 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
     write_json(out, record)
     print(f"{args.backend}: accuracy {record['accuracy']:.4f} on {record['samples']} samples "
           f"in {record['wall_seconds']:.1f} s; wrote {out}")
+    return record
+
+
+def _run_input(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """``slssnn run NET --input FILE.npy``: any netx network on the user's own array."""
+    from slssnn.atomic import write_json
+    from slssnn.lava_runtime.run import load_input_array, run_input
+
+    if args.dataset is not None:
+        raise SlssnnError("give either --input or --dataset, not both")
+    record = run_input(args.network, load_input_array(args.input), args.backend,
+                       source=f"input {args.input}", num_layers=args.num_layers,
+                       spike_exp=args.spike_exp, reset_interval=args.reset_interval,
+                       timeout=args.timeout)
+    write_json(out, record)
+    total = sum(layer["spikes"] for layer in record["layers"])
+    print(f"{args.backend}: {record['samples']} sample(s) x {record['timesteps']} steps, "
+          f"{total / record['samples']:.1f} messages per sample, in "
+          f"{record['wall_seconds']:.1f} s; wrote {out}")
     return record
 
 
@@ -259,15 +280,22 @@ def _print_energy(summary: dict[str, Any]) -> None:
 def cmd_inspect(args: argparse.Namespace) -> None:
     from slssnn.export.netx_reader import read_network
 
-    net = read_network(args.network)
-    print(f"{net.path}: valid netx network, {len(net.layers)} blocks")
-    print(f"{'layer':>5} {'type':7} {'shape':>14} {'neurons':>8} {'weights':>16} "
-          f"{'vThMant':>8} {'iDecay':>6} {'vDecay':>6} {'bias':>5}")
+    net = read_network(args.network, args.num_layers)
+    print(f"{net.path}: valid netx network, {len(net.layers)} blocks, input "
+          f"{net.input_shape}")
+    print(f"{'layer':>5} {'type':9} {'shape':>14} {'neurons':>8} {'weights':>16} "
+          f"{'neuron':>11} {'vThMant':>8} {'iDecay':>6} {'vDecay':>6} {'bias':>5} {'delay':>5}")
     for spec in net.layers:
         weights = "-" if spec.weight is None else "x".join(str(d) for d in spec.weight.shape)
-        print(f"{spec.index:>5} {spec.type:7} {str(spec.shape):>14} {spec.neurons:>8} "
-              f"{weights:>16} {spec.neuron.threshold:>8} {spec.neuron.i_decay:>6} "
-              f"{spec.neuron.v_decay:>6} {'yes' if spec.bias is not None else 'no':>5}")
+        if spec.weight_rec is not None:
+            weights += "+rec"
+        n = spec.neuron
+        kind = n.role if spec.is_sigma_delta else n.kind
+        decays = ("-", "-") if spec.is_sigma_delta else (n.i_decay, n.v_decay)
+        print(f"{spec.index:>5} {spec.type:9} {str(spec.shape):>14} {spec.neurons:>8} "
+              f"{weights:>16} {kind:>11} {n.threshold:>8} {decays[0]:>6} {decays[1]:>6} "
+              f"{'yes' if spec.bias is not None else 'no':>5} "
+              f"{'yes' if spec.delay is not None else 'no':>5}")
     for key in ("timesteps", "dataset", "readout"):
         if key in net.metadata:
             print(f"{key}: {net.metadata[key]}")
@@ -432,10 +460,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "'dt' metadata, else 1e-4, snnTorch's convention)")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("run", help="run a network on a dataset's test split, count activity",
-                       description="Run the test split through a netx network; write accuracy, "
-                                   "predictions and per-layer spikes/synops/neuron updates.")
+    p = sub.add_parser("run", help="run a network on a dataset's test split or an input "
+                                   "array, count activity",
+                       description="Run the test split (or, with --input, your own array) "
+                                   "through a netx network; write accuracy, predictions and "
+                                   "per-layer spikes/synops/neuron updates.")
     p.add_argument("network", help="netx HDF5 network (.net)")
+    p.add_argument("--input", default=None, metavar="FILE.npy",
+                   help="run any netx network on this array instead of a dataset: Lava order "
+                        "(x, y, c) or (n,), time last, optional leading batch axis; values "
+                        "into the input layer, else spikes into the first synapse")
+    p.add_argument("--num-layers", type=_positive_int, default=None, metavar="N",
+                   help="with --input: build only the first N layer groups (netx's num_layers)")
+    p.add_argument("--spike-exp", type=int, default=6,
+                   help="with --input: fraction bits of sigma-delta messages (netx's spike_exp; "
+                        "default 6)")
+    p.add_argument("--reset-interval", type=_positive_int, default=None, metavar="STEPS",
+                   help="with --input: reset LIF state every STEPS steps (netx's reset_interval)")
     p.add_argument("--dataset", default=None,
                    help="dataset whose test split to run (default: the network's own, from its "
                         "metadata)")
@@ -470,6 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Validate a netx HDF5 file against slssnn's schema and print "
                                    "its layer table; exit 0 if valid, 2 if not.")
     p.add_argument("network", help="netx HDF5 network (.net)")
+    p.add_argument("--num-layers", type=_positive_int, default=None, metavar="N",
+                   help="read only the first N layer groups, as netx's num_layers does")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("pipeline", help="train, export, run in Lava, energy report",

@@ -5,10 +5,10 @@ import itertools
 import numpy as np
 import pytest
 
-from slssnn.export.netx_reader import LayerSpec, NeuronSpec
+from slssnn.export.netx_reader import CubaNeuron, LayerSpec
 from slssnn.lava_runtime.activity import ann_macs, conv_fanout, layer_activity
 
-NEURON = NeuronSpec(4096, 0, 10)
+NEURON = CubaNeuron(4096, 0, 10)
 
 
 def conv_spec(in_shape, out_c, k, stride, pad, dil, groups):

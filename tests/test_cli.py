@@ -6,11 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from corpus import TINY_NET
 from netfactory import random_digits_net, random_net
 
 from slssnn.export.netx_writer import export_network
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "lava-dl-nets"
 
 
 def slssnn(*args, cwd=None):
@@ -86,7 +85,7 @@ def test_energy_of_a_missing_run(files):
 
 
 def test_inspect_valid_files(files):
-    for path in (files / "good.net", SHARED / "tinynet" / "tiny.net"):
+    for path in (files / "good.net", TINY_NET):
         result = slssnn("inspect", path)
         assert result.returncode == 0, result.stderr
         assert "valid netx network" in result.stdout
@@ -134,7 +133,7 @@ def test_run_backends_write_the_same_record(tmp_path):
 
 def error_catalogue(f: Path) -> list[tuple[list, list[str]]]:
     """(arguments, words the one-line error must contain), across every subcommand."""
-    tiny = SHARED / "tinynet" / "tiny.net"
+    tiny = TINY_NET
     return [
         (["energy", f / "text.net", "-o", f / "e1"], ["text.net", "not a readable JSON"]),
         (["energy", f / "partial.json", "-o", f / "e2"], ["partial.json", "field 'network'"]),

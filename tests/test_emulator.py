@@ -1,11 +1,11 @@
 """The batched emulator against Lava, PyTorch and lava-dl's own recorded ground truth."""
 
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import torch
+from corpus import OXFORD, TINY_BIAS, TINY_NET, TINY_OUTPUT
 from netfactory import random_images, random_net
 
 from slssnn.errors import SlssnnError
@@ -14,16 +14,14 @@ from slssnn.export.netx_writer import export_network
 from slssnn.lava_runtime.emulator import run_windows
 from slssnn.lava_runtime.simulate import simulate
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "lava-dl-nets"
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.mark.parametrize("backend", ["emulator", "lava"])
 def test_tinynet_matches_lava_dl_ground_truth(backend):
     """Driven as lava-dl's test_tinynet drives it: input through bias_mant, reset every 17."""
-    root = SHARED / "tinynet"
-    gt = np.load(root / "output.npy")[0].transpose([2, 1, 0, 3])[..., 1:]
-    result = simulate(root / "tiny.net", steps=20, bias=np.load(root / "input_bias.npy"),
+    gt = np.load(TINY_OUTPUT)[0].transpose([2, 1, 0, 3])[..., 1:]
+    result = simulate(TINY_NET, steps=20, bias=np.load(TINY_BIAS),
                       backend=backend, reset_interval=17, reset_offset=0)
     output = result.layers[-1].spikes
     assert output.shape == (1, 1, 36, 20)
@@ -32,7 +30,7 @@ def test_tinynet_matches_lava_dl_ground_truth(backend):
 
 
 def oxford_spikes() -> np.ndarray:
-    events = np.load(SHARED / "oxford" / "input.npy")  # (neuron, channel, time ms)
+    events = np.load(OXFORD / "input.npy")  # (neuron, channel, time ms)
     spikes = np.zeros((200, int(events[:, 2].max()) + 10), dtype=np.int64)
     spikes[events[:, 0].astype(int), np.floor(events[:, 2]).astype(int)] = 1
     return spikes
@@ -40,7 +38,7 @@ def oxford_spikes() -> np.ndarray:
 
 def test_oxford_emulator_and_lava_identical_at_every_layer():
     spikes = oxford_spikes()
-    net = SHARED / "oxford" / "network.net"
+    net = OXFORD / "network.net"
     emu = simulate(net, steps=spikes.shape[1], spikes=spikes, backend="emulator")
     lava = simulate(net, steps=spikes.shape[1], spikes=spikes, backend="lava")
     for a, b in zip(emu.layers, lava.layers, strict=True):
@@ -79,7 +77,7 @@ def test_batched_simulate_with_reset_equals_lava(tmp_path):
 
 
 def test_unsupported_features_are_refused_naming_layer_and_field():
-    net = SHARED / "oxford" / "network.net"
+    net = OXFORD / "network.net"
     with pytest.raises(SlssnnError, match="spikes must be shaped"):
         simulate(net, steps=5, spikes=np.zeros((3, 5)))
     with pytest.raises(SlssnnError, match="unknown backend"):
@@ -93,7 +91,7 @@ def test_unsupported_features_are_refused_naming_layer_and_field():
 ])
 def test_synaptic_delays_equal_lava(tmp_path, delay_of):
     path = tmp_path / "delay.net"
-    path.write_bytes((SHARED / "oxford" / "network.net").read_bytes())
+    path.write_bytes((OXFORD / "network.net").read_bytes())
     rng = np.random.default_rng(1)
     with h5py.File(path, "r+") as f:
         f["layer/0"].create_dataset("delay", data=delay_of(rng))
@@ -101,7 +99,7 @@ def test_synaptic_delays_equal_lava(tmp_path, delay_of):
     spikes = oxford_spikes()[:, :300]
     emu = simulate(path, steps=300, spikes=spikes, backend="emulator")
     lava = simulate(path, steps=300, spikes=spikes, backend="lava")
-    plain = simulate(SHARED / "oxford" / "network.net", steps=300, spikes=spikes)
+    plain = simulate(OXFORD / "network.net", steps=300, spikes=spikes)
     for a, b in zip(emu.layers, lava.layers, strict=True):
         assert np.array_equal(a.spikes, b.spikes), a.name
     assert emu.layers[-1].spikes.sum() > 0
@@ -110,7 +108,7 @@ def test_synaptic_delays_equal_lava(tmp_path, delay_of):
 
 def test_delays_beyond_62_are_refused(tmp_path):
     path = tmp_path / "delay.net"
-    path.write_bytes((SHARED / "oxford" / "network.net").read_bytes())
+    path.write_bytes((OXFORD / "network.net").read_bytes())
     with h5py.File(path, "r+") as f:
         f["layer/0"].create_dataset("delay", data=np.full(256, 63))
     with pytest.raises(SlssnnError, match="layer 0: field 'delay' outside"):
@@ -120,7 +118,7 @@ def test_delays_beyond_62_are_refused(tmp_path):
 def test_graded_input_spikes_equal_lava():
     rng = np.random.default_rng(3)
     spikes = rng.integers(0, 4, size=(200, 60)) * (rng.random((200, 60)) < 0.1)
-    net = SHARED / "oxford" / "network.net"
+    net = OXFORD / "network.net"
     emu = simulate(net, steps=60, spikes=spikes, backend="emulator")
     lava = simulate(net, steps=60, spikes=spikes, backend="lava")
     for a, b in zip(emu.layers, lava.layers, strict=True):
@@ -129,7 +127,7 @@ def test_graded_input_spikes_equal_lava():
 
 
 def test_bad_input_is_refused():
-    net = SHARED / "oxford" / "network.net"
+    net = OXFORD / "network.net"
     with pytest.raises(SlssnnError, match="must hold integers"):
         simulate(net, steps=4, spikes=np.full((200, 4), 0.5))
     with pytest.raises(SlssnnError, match="steps must be >= 1"):

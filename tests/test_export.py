@@ -7,14 +7,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from corpus import OXFORD, TINY_NET
 from netfactory import random_net
 
 from slssnn.errors import SlssnnError
 from slssnn.export import schema as S
 from slssnn.export.netx_reader import read_network
 from slssnn.export.netx_writer import export_network
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "lava-dl-nets"
 
 
 @pytest.fixture
@@ -69,10 +68,10 @@ def test_lava_dl_netx_loads_the_file_unchanged(exported):
 
 
 def test_reader_accepts_lava_dl_networks():
-    tiny = read_network(SHARED / "tinynet" / "tiny.net")
+    tiny = read_network(TINY_NET)
     assert [(s.type, s.shape) for s in tiny.layers] == [
         ("input", (3, 16, 16)), ("conv", (24, 6, 6)), ("conv", (36, 1, 1))]
-    oxford = read_network(SHARED / "oxford" / "network.net")
+    oxford = read_network(OXFORD / "network.net")
     assert [(s.type, s.shape) for s in oxford.layers] == [("dense", (256,)), ("dense", (200,))]
 
 
@@ -128,7 +127,7 @@ def test_failed_export_leaves_nothing_behind(tmp_path):
     with pytest.raises(SlssnnError):
         export_network(model, tmp_path / "nofolder" / "x.net")
     target = tmp_path / "keep.net"
-    shutil.copy(SHARED / "tinynet" / "tiny.net", target)
+    shutil.copy(TINY_NET, target)
     with pytest.raises(SlssnnError):
         export_network(model, tmp_path)  # a folder
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.net"]

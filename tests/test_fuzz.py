@@ -12,14 +12,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from corpus import OXFORD, TINY_NET
 from netfactory import random_net
 
 from slssnn.errors import SlssnnError
 from slssnn.export.netx_reader import read_network
 from slssnn.export.netx_writer import export_network
 from slssnn.lava_runtime.simulate import simulate
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "lava-dl-nets"
 
 
 def datasets_of(path: Path) -> list[str]:
@@ -104,7 +103,7 @@ def drive(path: Path, steps: int = 6, backend: str = "emulator"):
 def test_damaged_networks_are_refused_or_run(tmp_path):
     ours = tmp_path / "ours.net"
     export_network(random_net(), ours)
-    sources = [ours, SHARED / "tinynet" / "tiny.net", SHARED / "oxford" / "network.net"]
+    sources = [ours, TINY_NET, OXFORD / "network.net"]
     rng = np.random.default_rng(0)
     cases = []
     for i, source in enumerate(sources):

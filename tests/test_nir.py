@@ -7,6 +7,7 @@ import h5py
 import nir
 import numpy as np
 import pytest
+from corpus import OXFORD, TINY_BIAS, TINY_NET
 from netfactory import random_digits_net, random_images, random_net
 
 from slssnn.cli import main
@@ -18,7 +19,6 @@ from slssnn.export.nir_import import convert_nir_to_netx
 from slssnn.lava_runtime.simulate import simulate
 from slssnn.training.checkpoint import save_checkpoint
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "lava-dl-nets"
 pytestmark = pytest.mark.timeout(300)
 
 SPEC_FIELDS = ("index", "type", "shape", "neuron", "stride", "padding", "dilation", "groups",
@@ -214,18 +214,18 @@ def test_li_before_lif_imports_as_the_equivalent_cubalif(tmp_path):
 
 
 def test_lava_dl_tinynet_round_trip(tmp_path):
-    src = SHARED / "tinynet" / "tiny.net"
+    src = TINY_NET
     back = round_trip(src, tmp_path)
     assert_same_network(src, back)
-    assert_same_spikes(src, back, steps=20, bias=np.load(SHARED / "tinynet" / "input_bias.npy"),
+    assert_same_spikes(src, back, steps=20, bias=np.load(TINY_BIAS),
                        reset_interval=17)
 
 
 def test_lava_dl_oxford_round_trip(tmp_path):
-    src = SHARED / "oxford" / "network.net"
+    src = OXFORD / "network.net"
     back = round_trip(src, tmp_path)
     assert_same_network(src, back)
-    events = np.load(SHARED / "oxford" / "input.npy")
+    events = np.load(OXFORD / "input.npy")
     spikes = np.zeros((200, 400), dtype=np.int64)
     keep = events[:, 2] < 400
     spikes[events[keep, 0].astype(int), np.floor(events[keep, 2]).astype(int)] = 1
@@ -234,7 +234,7 @@ def test_lava_dl_oxford_round_trip(tmp_path):
 
 def test_per_synapse_delays_are_refused(tmp_path):
     src = tmp_path / "oxford.net"
-    src.write_bytes((SHARED / "oxford" / "network.net").read_bytes())
+    src.write_bytes((OXFORD / "network.net").read_bytes())
     with h5py.File(src, "r+") as f:
         f["layer/0"].create_dataset("delay", data=np.random.default_rng(0).integers(
             0, 5, size=(256, 200)))

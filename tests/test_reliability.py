@@ -10,12 +10,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from corpus import OXFORD
 from netfactory import random_net
 
 from slssnn.export.netx_writer import export_network
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "lava-dl-nets"
-OXFORD = SHARED / "oxford" / "network.net"
+OXFORD = OXFORD / "network.net"
 
 LONG_RUN = textwrap.dedent(f"""
     import numpy as np
