@@ -196,7 +196,7 @@ def test_netx_conv_on_graded_messages_matches_conv_sums():
         probe = conv_sums(torch.zeros(1, c, h, w, dtype=torch.int64), torch.from_numpy(weight),
                           stride, padding, dilation, groups)
         shape = tuple(probe.shape[1:][::-1])  # Lava's (W, H, C)
-        block = Conv(  # as hdf5.py:496-523 builds it from the file's fields
+        block = Conv(  # as hdf5.py:500-544 builds it from the file's fields
             input_shape=(w, h, c), shape=shape,
             weight=weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1),
             stride=np.array(stride[::-1]), padding=np.array(padding[::-1]),
@@ -229,7 +229,7 @@ class Layer(NamedTuple):
 
 
 def pilotnet_layer(g: h5py.Group) -> Layer:
-    """A block of the PilotNet SDNN file, read as netx reads it (``hdf5.py:164-189, 247-523``)."""
+    """A block of the PilotNet SDNN file, read as netx reads it (``hdf5.py:164-189, 247-544``)."""
     kind, neuron = g["type"][0].decode(), g["neuron"]
     shape = (1, *g["shape"][()])  # (1, C, H, W) or (1, N)
     if kind == "input":
