@@ -52,7 +52,7 @@ def test_rf_iz_input_block_matches_lava_dl_ground_truth():
 def test_rf_dense_block_matches_lava_dl_ground_truth():
     """lava-dl's ``TestRFBlocks.test_dense``: ComplexDense (raw weights, exponent 0) + RF."""
     spikes_in = torch.from_numpy(np.load(GTS / "in.npy").astype(np.int64)).T  # (T, 200)
-    real, imag = (DenseWeights(np.load(GTS / name).astype(np.int64), 0)
+    real, imag = (DenseWeights.of(np.load(GTS / name), 0)
                   for name in ("weight_r.npy", "weight_img.npy"))
     params = rf_params(period=11, alpha=0.05, vth=25)
     got = run_rf(rf_step, params, delivered(dense_sums(spikes_in, real, graded=False)),

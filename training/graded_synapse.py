@@ -66,12 +66,23 @@ SPLIT_BITS = 16
 class DenseWeights(NamedTuple):
     """The weights Lava's fixed-point ``Dense`` multiplies, and its output shift.
 
-    ``weight``: int64 ``(N_out, N_in)``, ``W'``; ``shift``: ``k = -weight_exp >= 0``
-    (sums are shifted right by ``k``).
+    ``weight``: ``W'``, ``(N_out, N_in)`` integers held in a float64 tensor
+    (on the device the sums run on); ``shift``: ``k = -weight_exp >= 0``
+    (sums are shifted right by ``k``); ``l1``: the largest row sum of
+    ``|W'|``, which bounds every partial sum.
     """
 
-    weight: np.ndarray
+    weight: torch.Tensor
     shift: int
+    l1: int
+
+    @staticmethod
+    def of(weight: np.ndarray, shift: int,
+           device: torch.device | str | None = None) -> DenseWeights:
+        """``W'`` given as integers (as Lava's model holds them) and its shift."""
+        w = np.asarray(weight, dtype=np.int64)
+        l1 = int(np.abs(w).sum(axis=1).max()) if w.size else 0
+        return DenseWeights(torch.as_tensor(w, dtype=torch.float64, device=device), shift, l1)
 
 
 def _netx_optimize(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
@@ -106,7 +117,8 @@ def _netx_optimize(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
     return w << shift, num_weight_bits, shift
 
 
-def netx_dense_weights(weight: np.ndarray) -> DenseWeights:
+def netx_dense_weights(weight: np.ndarray,
+                       device: torch.device | str | None = None) -> DenseWeights:
     """The integers netx's Dense block multiplies, from the file's integer weights.
 
     ``weight``: ``(N_out, N_in)``, the file's ``weight`` as netx reads it
@@ -129,7 +141,7 @@ def netx_dense_weights(weight: np.ndarray) -> DenseWeights:
     if drop < 0:
         raise ValueError(f"netx gives {num_weight_bits} weight bits; Lava cannot truncate")
     w = (w >> drop) << drop
-    return DenseWeights(-w if inhibitory else w, shift)
+    return DenseWeights.of(-w if inhibitory else w, shift, device)
 
 
 def _exact_product(x: torch.Tensor, apply, l1: int) -> torch.Tensor:
@@ -153,9 +165,8 @@ def dense_sums(messages: torch.Tensor, w: DenseWeights, graded: bool) -> torch.T
 
     ``messages``: ``(B, N_in)`` integers (0/1 when not ``graded``).
     """
-    weight = torch.as_tensor(w.weight, dtype=torch.float64, device=messages.device)
-    l1 = int(np.abs(w.weight).sum(axis=1).max()) if w.weight.size else 0
-    total = _exact_product(messages.to(torch.int64), lambda x: x @ weight.T, l1)
+    weight = w.weight.to(messages.device)  # no copy when already there
+    total = _exact_product(messages.to(torch.int64), lambda x: x @ weight.T, w.l1)
     if graded:
         total = wrap_int32(total)
     return wrap_int32(total >> w.shift)
