@@ -56,6 +56,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -69,11 +70,12 @@ INT32_MIN = -(1 << (INT32_BITS - 1))
 class DeltaParams(NamedTuple):
     """A ``Delta`` layer (netx's SDNN input layer) in netx file units.
 
-    ``vth`` is the file's ``vThMant``; netx passes ``spike_exp`` from
+    ``vth`` is the file's ``vThMant`` (an int, or the float a file may hold:
+    see :func:`scaled`); netx passes ``spike_exp`` from
     ``Network(spike_exp=...)`` and ``state_exp = 6``.
     """
 
-    vth: int
+    vth: int | float
     spike_exp: int = NETX_SPIKE_EXP
     state_exp: int = SDNN_STATE_EXP
     cum_error: bool = False
@@ -90,7 +92,7 @@ class SigmaDeltaParams(NamedTuple):
     is ``ActivationMode.UNIT`` (no clip at 0).
     """
 
-    vth: int
+    vth: int | float
     bias: torch.Tensor | int = 0
     spike_exp: int = NETX_SPIKE_EXP
     state_exp: int = SDNN_STATE_EXP
@@ -130,13 +132,17 @@ class SigmaDeltaState(NamedTuple):
         return SigmaDeltaState(*(_zeros(shape, device) for _ in range(4)))
 
 
-def scaled(value: torch.Tensor | int, exponent: int,
+def scaled(value: torch.Tensor | int | float, exponent: int,
            device: torch.device | str | None = None) -> torch.Tensor:
     """``wrap32(value << exponent)``: a threshold or bias in Lava's internal units (int64).
 
     The process multiplies by ``1 << (spike_exp + state_exp)`` and the model
-    stores the product in an int32 ``Var`` (``process.py:99, 179-180``).
+    stores the product in an int32 ``Var`` (``process.py:99, 179-180``); a
+    float ``vThMant`` (as a file may store it) is multiplied first and then
+    truncated toward zero by that store.
     """
+    if isinstance(value, float):
+        return wrap_int32(torch.tensor(math.trunc(value * (1 << exponent)), device=device))
     return wrap_int32(torch.as_tensor(value, dtype=torch.int64, device=device) << exponent)
 
 
