@@ -163,7 +163,11 @@ def _exact_product(x: torch.Tensor, apply, l1: int) -> torch.Tensor:
 def dense_sums(messages: torch.Tensor, w: DenseWeights, graded: bool) -> torch.Tensor:
     """What netx's Dense delivers for one step's messages: int64 ``(B, N_out)``.
 
-    ``messages``: ``(B, N_in)`` integers (0/1 when not ``graded``).
+    ``messages``: ``(B, N_in)`` integers (0/1 when not ``graded``: the model
+    reads a binary input as ``astype(bool)``, models.py:101). ``graded`` is
+    the input's ``num_message_bits > 0``: netx passes the previous block's
+    ``output_message_bits`` (``messageBits``; default 16 for SDNN, 0 for
+    CUBA and RF, ``hdf5.py:141-203``).
     """
     weight = w.weight.to(messages.device)  # no copy when already there
     total = _exact_product(messages.to(torch.int64), lambda x: x @ weight.T, w.l1)
@@ -176,7 +180,9 @@ def conv_sums(messages: torch.Tensor, weight: torch.Tensor, stride: tuple[int, i
               padding: tuple[int, int], dilation: tuple[int, int], groups: int) -> torch.Tensor:
     """What netx's Conv delivers for one step's messages: ``wrap24(conv)``, int64.
 
-    ``messages``: ``(B, C, H, W)`` integers (binary or graded); ``weight``: the
+    ``messages``: ``(B, C, H, W)`` integers; for a binary input
+    (``num_message_bits = 0``) pass ``messages != 0``, as the model's
+    ``astype(bool)`` does (models.py:42-43); ``weight``: the
     file's ``(O, C / groups, kH, kW)`` integers (PyTorch's layout, which the
     file holds). Raises ``ValueError`` where a sum leaves int32, where Lava's
     float-to-int32 cast is undefined.
