@@ -11,6 +11,7 @@ import torch
 
 from slssnn.training.graded_synapse import DenseWeights, dense_sums, netx_dense_weights
 from slssnn.training.resonator import (
+    RF_LIMIT,
     RFParams,
     RFState,
     rf_iz_step,
@@ -103,3 +104,50 @@ def test_netx_rf_network_in_lava_matches_the_steps(tmp_path):
         assert want.sum() > 5, f"{layer['type']} hardly spikes: the test would prove little"
         assert int((got.astype(np.int64) != want).sum()) == 0, layer["type"]
         x = torch.from_numpy(want.T)  # (T, n_out): the next layer's binary input
+
+
+def test_lava_rf_processes_match_the_steps_up_to_the_clip():
+    """Lava's RF and RF_IZ (fixed_pt, netx's exponents) on large random input sums that
+    drive the real and imaginary parts into the 24-bit clip."""
+    from slssnn.lava_runtime.lava_runner import _prepare_multiprocessing
+
+    _prepare_multiprocessing()
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+    from lava.proc.rf.process import RF
+    from lava.proc.rf_iz.process import RF_IZ
+
+    n, steps = 16, 60
+    rng = np.random.default_rng(11)
+    scale = np.repeat([300, 1 << 12, 1 << 18, 1 << 20], n // 4)[:, None]
+    real_in, imag_in = (rng.integers(-scale, scale + 1, size=(n, steps)).astype(np.int32)
+                        for _ in range(2))
+    params = dict(period=9.5, alpha=0.02, vth=40, state_exp=6, decay_bits=12)  # as netx
+    procs = [RF(shape=(n,), **params), RF_IZ(shape=(n,), **params)]
+    sources = [Source(data=real_in), Source(data=imag_in)]
+    sinks = []
+    for proc in procs:
+        sources[0].s_out.connect(proc.a_real_in)
+        sources[1].s_out.connect(proc.a_imag_in)
+        sinks.append(Sink(shape=(n,), buffer=steps))
+        proc.s_out.connect(sinks[-1].a_in)
+    try:
+        procs[0].run(condition=RunSteps(num_steps=steps),
+                     run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        lava = [sink.data.get().astype(np.int64) for sink in sinks]
+    finally:
+        procs[0].stop()
+
+    p = rf_params(**params)
+    real, imag = (torch.from_numpy(x.T.astype(np.int64)) for x in (real_in, imag_in))
+    for name, step, got in zip(("RF", "RF_IZ"), (rf_step, rf_iz_step), lava, strict=True):
+        want = run_rf(step, p, real, imag)
+        assert want.sum() > 20, f"{name} hardly spikes"
+        assert int((got != want).sum()) == 0, name
+    state, clipped = RFState.zeros((n,)), False
+    for a_real, a_imag in zip(real, imag, strict=True):
+        _, state = rf_step(state, (a_real, a_imag), p)
+        clipped |= bool((state.real.abs() == RF_LIMIT).any())
+    assert clipped
