@@ -66,6 +66,34 @@ CONV_ACCUM_BITS = 24
 INT32_BITS = 32
 """Lava holds u, v and a_in in int32 numpy arrays: intermediate sums wrap there."""
 
+# --- sigma-delta neurons (lava/proc/sdn, netx SDNN) ---------------------------
+SDNN_STATE_EXP = 6
+"""netx builds every ``Delta`` and ``SigmaDelta`` with ``state_exp = 6`` (hdf5.py:176, 187)."""
+NETX_SPIKE_EXP = 6
+"""netx's default ``spike_exp`` (``Network(spike_exp=6)``, hdf5.py:72): a graded message
+carries ``2**spike_exp`` times the value it encodes."""
+SDNN_MESSAGE_BITS = 16
+"""netx's default ``num_message_bits`` of an SDNN layer without ``messageBits`` (hdf5.py:169)."""
+
+# --- netx's Dense weight mapping (lava/lib/dl/netx/utils.py, lava/utils/weightutils.py) ---
+SYNAPSE_WEIGHT_BITS = 8
+"""Lava's Dense clips its scaled weights to 8 bits (plus sign) and truncates to
+``num_weight_bits`` of them (``clip_weights(num_bits=8)``, ``truncate_weights``)."""
+SIGNED_WEIGHT_MAX = (1 << (SYNAPSE_WEIGHT_BITS - 1)) - 1
+"""127: netx scales a mixed-sign matrix so that its largest weight fits ``127 * 2**k``."""
+UNSIGNED_WEIGHT_MAX = (1 << SYNAPSE_WEIGHT_BITS) - 1
+"""255: the largest magnitude of a one-signed scaled weight."""
+WEIGHT_RANGE = 1 << SYNAPSE_WEIGHT_BITS
+"""256: scaled weights lie in [-256, 255] (mixed) after Lava's clip."""
+
+# --- resonate-and-fire neurons (lava/proc/rf, lava/proc/rf_iz) -----------------
+RF_STATE_EXP = 6
+"""netx builds ``RF``/``RF_IZ`` with ``state_exp = 6``: input and threshold are scaled by 64."""
+RF_DECAY_BITS = 12
+"""netx builds ``RF``/``RF_IZ`` with ``decay_bits = 12``: decays are in 1/4096."""
+RF_STATE_BITS = 24
+"""Real and imaginary parts are clipped to ``+-(2**23 - 1)`` (2 x the 12-bit decay precision)."""
+
 # --- host-side input ------------------------------------------------------------
 INPUT_CURRENT_MAX = (1 << 15) - 1
 """Input currents fed to the input layer must fit the int16 ``a_in`` port."""
