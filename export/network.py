@@ -66,7 +66,34 @@ class SigmaDeltaNeuron:
     message_bits: int = 16
 
 
-Neuron = CubaNeuron | SigmaDeltaNeuron
+@dataclass(frozen=True)
+class RfNeuron:
+    """A netx resonate-and-fire group (``RF_PHASE``, ``RF_IZHIKEVICH``, ``ADRF_*``).
+
+    netx (``hdf5.py``, ``get_neuron_params``, lines 190-206) builds Lava's ``RF``
+    for a type containing ``PHASE`` and ``RF_IZ`` for the others, from
+    ``sinDecay``, ``cosDecay`` and ``vThMant`` (through slayer's period and
+    decay, :func:`slssnn.training.resonator.rf_params_from_file`), with
+    ``state_exp = 6``, ``decay_bits = 12``, no bias, no reset and binary
+    output (``message_bits`` 0). Such a neuron only runs behind a complex
+    ``dense`` layer (``weight/real``, ``weight/imag``: netx's ``ComplexDense``).
+    ADRF's adaptive fields are not read by netx.
+    """
+
+    kind: str
+    sin_decay: int
+    cos_decay: int
+    threshold: int
+    graded: bool | None = None
+    message_bits: int = 0
+
+    @property
+    def process(self) -> str:
+        """The Lava process netx builds: ``RF`` or ``RF_IZ`` (hdf5.py line 194)."""
+        return "RF" if "PHASE" in self.kind else "RF_IZ"
+
+
+Neuron = CubaNeuron | SigmaDeltaNeuron | RfNeuron
 """Every neuron kind a layer can hold."""
 
 
@@ -75,7 +102,9 @@ class LayerSpec:
     """One built block of a netx network (input, conv, dense or dense_rec), in file units.
 
     ``shape`` is (C, H, W) or (N,); ``weight`` int64, conv ``(O, I/groups, kH, kW)``
-    or dense ``(N, inputs)``; ``weight_rec`` (dense_rec only) int64 ``(N, N)``:
+    or dense ``(N, inputs)`` (the real part of a complex dense); ``weight_imag``:
+    the imaginary part ``(N, inputs)`` of a complex dense (netx's ``ComplexDense``,
+    RF neurons), else None; ``weight_rec`` (dense_rec only) int64 ``(N, N)``:
     the layer's own spikes back onto itself; ``bias`` int64 per channel/neuron or
     None; ``stride``/``padding``/``dilation`` are (H, W) pairs; ``delay`` (dense
     only): steps per synapse ``(N, inputs)``. ``input_transform``: an input
@@ -96,6 +125,7 @@ class LayerSpec:
     flatten_before: bool = False
     delay: np.ndarray | None = None
     weight_rec: np.ndarray | None = None
+    weight_imag: np.ndarray | None = None
     input_transform: dict[str, float] = field(default_factory=dict)
 
     @property

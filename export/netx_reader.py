@@ -28,10 +28,12 @@ from .network import (
     LayerSpec,
     NetxNetwork,
     Neuron,
+    RfNeuron,
     SigmaDeltaNeuron,
 )
 
-__all__ = ["CubaNeuron", "LayerSpec", "NetxNetwork", "Neuron", "SigmaDeltaNeuron", "read_network"]
+__all__ = ["CubaNeuron", "LayerSpec", "NetxNetwork", "Neuron", "RfNeuron", "SigmaDeltaNeuron",
+           "read_network"]
 
 
 class _Refuse(Exception):
@@ -129,10 +131,13 @@ def _neuron(group: h5py.Group, where: str, is_input: bool = False,
     values = {key: _scalar(node, key, where, rng=rng)
               for key, rng in (required | optional).items()
               if key in node and key != S.TYPE and rng is not None}
+    graded = bool(_scalar(node, S.GRADED, where)) if S.GRADED in node else None
     if kind in S.CUBA_TYPES:
-        graded = bool(_scalar(node, S.GRADED, where)) if S.GRADED in node else None
         return CubaNeuron(values[S.I_DECAY], values[S.V_DECAY], values[S.V_TH_MANT], kind,
                           values.get(S.MESSAGE_BITS, 0), values.get(S.REF_DELAY), graded)
+    if kind in S.RF_TYPES:
+        return RfNeuron(kind, values[S.SIN_DECAY], values[S.COS_DECAY], values[S.V_TH_MANT],
+                        graded)
     activation = (_scalar_str(node[S.ACTIVATION], f"{where}: field '{S.ACTIVATION}'")
                   if S.ACTIVATION in node else S.SDNN_ACTIVATIONS[0])
     if activation not in S.SDNN_ACTIVATIONS:
@@ -144,6 +149,16 @@ def _neuron(group: h5py.Group, where: str, is_input: bool = False,
         raise _Refuse(f"{where}: field '{S.V_TH_MANT}' is missing")
     return SigmaDeltaNeuron(values.get(S.V_TH_MANT, 0), role, activation,
                             values.get(S.MESSAGE_BITS, S.SDNN_MESSAGE_BITS))
+
+
+def _plain_neuron(group: h5py.Group, where: str, is_input: bool = False) -> Neuron:
+    """The neuron of an input or conv block, which connects to ``neuron.a_in``."""
+    neuron = _neuron(group, where, is_input)
+    if isinstance(neuron, RfNeuron):
+        raise _Refuse(f"{where}/neuron: netx builds {neuron.kind} as {neuron.process}, which has "
+                      "no 'a_in' port for an input or conv block (lava/proc/rf/process.py "
+                      "74-75); only a complex dense layer feeds it")
+    return neuron
 
 
 def _shape(group: h5py.Group, where: str, sizes: tuple[int, ...] = (1, 3)) -> tuple[int, ...]:
@@ -188,7 +203,7 @@ def _read_conv(group: h5py.Group, where: str, index: int, prev: tuple[int, ...])
     if S.DELAY in group:  # hdf5.py 532-535: netx builds no delay for a conv layer
         warnings.warn(f"{where}: field 'delay' of a conv layer is ignored, as netx 0.6.0 "
                       "ignores it (lava/lib/dl/netx/hdf5.py create_conv)", stacklevel=2)
-    return LayerSpec(index, "conv", shape, _neuron(group, where), weight,
+    return LayerSpec(index, "conv", shape, _plain_neuron(group, where), weight,
                      _bias(group, where, out_c), stride, padding, dilation, groups)
 
 
@@ -216,7 +231,16 @@ def _read_dense(group: h5py.Group, where: str, index: int, kind: str,
                 prev: tuple[int, ...] | None, flatten: bool) -> LayerSpec:
     """A dense or dense_rec layer; its size is ``prod(shape)`` (hdf5.py line 346)."""
     shape = (int(np.prod(_shape(group, where, sizes=(1, 2, 3)))),)
-    weight = _dense_weight(group, S.WEIGHT, where, shape[0])
+    complex_weight = isinstance(group.get(S.WEIGHT), h5py.Group)
+    if complex_weight:  # netx's ComplexDense (hdf5.py 362-390)
+        _unknown_keys(group[S.WEIGHT], {S.REAL, S.IMAG}, f"{where}/weight", "complex weights")
+        weight = _dense_weight(group, f"{S.WEIGHT}/{S.REAL}", where, shape[0])
+        weight_imag = _dense_weight(group, f"{S.WEIGHT}/{S.IMAG}", where, shape[0])
+        if weight_imag.shape != weight.shape:
+            raise _Refuse(f"{where}: field 'weight/imag' {weight_imag.shape} differs from "
+                          f"'weight/real' {weight.shape}")
+    else:
+        weight, weight_imag = _dense_weight(group, S.WEIGHT, where, shape[0]), None
     if prev is not None:
         if len(prev) == 3 and not flatten:
             raise _Refuse(f"{where}: dense after a (C, H, W) layer needs a 'flatten' layer")
@@ -229,7 +253,19 @@ def _read_dense(group: h5py.Group, where: str, index: int, kind: str,
         if weight_rec.shape != (shape[0], shape[0]):
             raise _Refuse(f"{where}: field '{S.WEIGHT_REC}' must be {(shape[0], shape[0])}, "
                           f"found {weight_rec.shape}")
-    neuron = _neuron(group, where, default=S.DEFAULT_NEURON)
+    neuron = _neuron(group, where, default=None if complex_weight else S.DEFAULT_NEURON)
+    is_rf = isinstance(neuron, RfNeuron)
+    if complex_weight != is_rf or (complex_weight and weight_rec is not None):
+        raise _Refuse(f"{where}: netx builds resonate-and-fire neurons only behind a complex "
+                      "dense layer ('weight/real', 'weight/imag'; hdf5.py 362-390, "
+                      "blocks/process.py ComplexDense) and a complex dense only into them")
+    if complex_weight:
+        for key in (S.BIAS, S.DELAY):  # ComplexDense takes neither (hdf5.py 377-390)
+            if key in group:
+                warnings.warn(f"{where}: field '{key}' of a complex dense layer is ignored, as "
+                              "netx 0.6.0's ComplexDense ignores it", stacklevel=2)
+        return LayerSpec(index, kind, shape, neuron, weight, flatten_before=flatten,
+                         weight_imag=weight_imag)
     return LayerSpec(index, kind, shape, neuron, weight, _bias(group, where, shape[0]),
                      flatten_before=flatten, delay=_delay(group, where, weight.shape),
                      weight_rec=weight_rec)
@@ -306,7 +342,8 @@ def _read_layers(root: h5py.Group, num_layers: int | None
             if S.NEURON not in group:  # hdf5.py 596-597: only the input shape, no block
                 declared = prev
                 continue
-            layers.append(LayerSpec(i, "input", prev, _neuron(group, where, is_input=True),
+            layers.append(LayerSpec(i, "input", prev,
+                                    _plain_neuron(group, where, is_input=True),
                                     input_transform=_input_transform(group, where)))
         elif kind == "flatten":
             if prev is None or flatten:

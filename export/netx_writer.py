@@ -24,7 +24,7 @@ from slssnn.atomic import atomic_path, writable_file
 from slssnn.training.models import SpikingNet
 
 from . import schema as S
-from .network import CubaNeuron, LayerSpec, NetxNetwork, Neuron, SigmaDeltaNeuron
+from .network import CubaNeuron, LayerSpec, NetxNetwork, Neuron, RfNeuron, SigmaDeltaNeuron
 from .netx_reader import read_network
 
 
@@ -44,6 +44,13 @@ def _put_neuron(group: h5py.Group, neuron: Neuron) -> None:
             node.create_dataset(S.MESSAGE_BITS, data=np.int64(neuron.message_bits))
         return
     node.create_dataset(S.TYPE, data=np.bytes_(neuron.kind.encode("ascii")))
+    if isinstance(neuron, RfNeuron):
+        for key, value in ((S.SIN_DECAY, neuron.sin_decay), (S.COS_DECAY, neuron.cos_decay),
+                           (S.V_TH_MANT, neuron.threshold)):
+            node.create_dataset(key, data=np.int64(value))
+        if neuron.graded is not None:
+            node.create_dataset(S.GRADED, data=np.bool_(neuron.graded))
+        return
     for key, value in ((S.I_DECAY, neuron.i_decay), (S.V_DECAY, neuron.v_decay),
                        (S.V_TH_MANT, neuron.threshold)):
         node.create_dataset(key, data=np.int64(value))
@@ -69,7 +76,10 @@ def _put_block(group: h5py.Group, spec: LayerSpec) -> None:
     group.create_dataset(S.SHAPE, data=np.array(spec.shape, dtype=np.int64))
     for key, value in spec.input_transform.items():
         group.create_dataset(key, data=np.float32(value))
-    if spec.weight is not None:
+    if spec.weight_imag is not None:
+        group.create_dataset(f"{S.WEIGHT}/{S.REAL}", data=spec.weight.astype(np.float32))
+        group.create_dataset(f"{S.WEIGHT}/{S.IMAG}", data=spec.weight_imag.astype(np.float32))
+    elif spec.weight is not None:
         group.create_dataset(S.WEIGHT, data=spec.weight.astype(np.float32))
     if spec.weight_rec is not None:
         group.create_dataset(S.WEIGHT_REC, data=spec.weight_rec.astype(np.float32))

@@ -18,6 +18,8 @@ Layout (lava-dl netx, read by ``lava.lib.dl.netx.hdf5.Network``)::
                                and dense (no group: netx's default neuron, DEFAULT_NEURON)
         type=CUBA|LOIHI: iDecay, vDecay, vThMant [, refDelay, gradedSpike, messageBits]
         type=SDNN: [vThMant, activation=relu, sigma_output, messageBits]
+        type=RF_PHASE|RF_IZHIKEVICH|ADRF_*: sinDecay, cosDecay, vThMant (complex dense only:
+                               weight/real and weight/imag)
     /slssnn  (attrs: format_version, metadata = JSON)   ours; netx does not read it
 """
 
@@ -55,11 +57,10 @@ CUBA_TYPES = ("CUBA", "LOIHI")
 """netx builds both as Lava's LIF with the same parameters (hdf5.py line 144)."""
 SDNN_TYPE = "SDNN"
 """netx builds Delta (input layer), Sigma (``sigma_output``) or SigmaDelta (hdf5.py line 164)."""
-NEURON_TYPES = (*CUBA_TYPES, SDNN_TYPE)
+RF_TYPES = ("RF_PHASE", "RF_IZHIKEVICH", "ADRF_PHASE", "ADRF_IZHIKEVICH")
+"""Resonate-and-fire types slayer writes; netx builds any type containing 'RF' (hdf5.py 190)."""
+NEURON_TYPES = (*CUBA_TYPES, SDNN_TYPE, *RF_TYPES)
 UNBUILDABLE_NEURONS = {
-    "RF": "netx builds RF/RF_IZ neurons, whose processes have no 'a_in' port "
-          "(lava/proc/rf/process.py line 74) while every netx block connects its "
-          "synapse to 'neuron.a_in' (lava/lib/dl/netx/blocks/process.py line 194)",
     "ALIF": "netx 0.6.0 has no ALIF neuron (get_neuron_params returns None, hdf5.py "
             "lines 144-206)",
 }
@@ -95,8 +96,15 @@ CUBA_OPTIONAL = {REF_DELAY: Range(0, 1 << 16), GRADED: None, MESSAGE_BITS: Range
 SDNN_REQUIRED = {TYPE: None}
 SDNN_OPTIONAL = {V_TH_MANT: Range(0, THRESHOLD_MAX), ACTIVATION: None, SIGMA_OUTPUT: None,
                  MESSAGE_BITS: Range(0, 32)}
+SIN_DECAY, COS_DECAY = "sinDecay", "cosDecay"
+RF_REQUIRED = {TYPE: None, SIN_DECAY: Range(-DECAY_MAX, DECAY_MAX),
+               COS_DECAY: Range(-DECAY_MAX, DECAY_MAX), V_TH_MANT: Range(0, THRESHOLD_MAX)}
+RF_OPTIONAL = {GRADED: None, MESSAGE_BITS: None,
+               # ADRF's adaptive threshold and refractory: written by slayer, not read by netx
+               "thDecay": None, "refDecay": None, "vThStep": None}
 NEURON_KEYS = {"CUBA": (CUBA_REQUIRED, CUBA_OPTIONAL), "LOIHI": (CUBA_REQUIRED, CUBA_OPTIONAL),
-               SDNN_TYPE: (SDNN_REQUIRED, SDNN_OPTIONAL)}
+               SDNN_TYPE: (SDNN_REQUIRED, SDNN_OPTIONAL),
+               **{kind: (RF_REQUIRED, RF_OPTIONAL) for kind in RF_TYPES}}
 """Per neuron type: (required fields with ranges, optional fields with ranges)."""
 
 WEIGHT_RANGE = Range(WEIGHT_MIN, WEIGHT_MAX)
@@ -106,6 +114,8 @@ DELAY_RANGE = Range(0, 62)
 """netx builds DelayDense with max_delay 62 (and would clamp larger delays: we refuse them)."""
 
 WEIGHT_REC = "weight_rec"
+REAL, IMAG = "real", "imag"
+"""A complex dense's ``weight`` group holds ``weight/real`` and ``weight/imag`` (hdf5.py 362)."""
 SLAYER_GEOMETRY = {"inChannels", "outChannels", "kernelSize", "inFeatures", "outFeatures"}
 """Written by lava-dl's slayer for reference; netx does not read them."""
 

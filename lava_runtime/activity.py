@@ -3,12 +3,18 @@
 Definitions (the same for every engine):
 
 - ``spikes``: spikes the layer's neurons emitted, summed over samples and steps;
-- ``synops``: synaptic operations of the layer's incoming synapse: each spike
-  of the previous layer counts once per target neuron of this layer it reaches
-  (dense: every output neuron; conv: every output channel of its group times
-  every output position whose kernel window covers it, with padding, stride
-  and dilation handled exactly). The input layer is driven by host currents
-  and has 0 synops;
+- ``synops``: synaptic operations of the layer's incoming synapse: each
+  message of the previous layer counts once per target neuron of this layer it
+  reaches (dense: every output neuron; conv: every output channel of its group
+  times every output position whose kernel window covers it, with padding,
+  stride and dilation handled exactly); a complex dense (RF neurons) has two
+  synapses per pair, a ``dense_rec`` layer adds each of its own messages times
+  its N neurons. The input layer is driven by host currents and has 0 synops;
+- a message is a spike of a LIF or RF layer, or a non-zero graded value of a
+  sigma-delta layer (Loihi 2 sends no message for a zero delta; lava-dl counts
+  sigma-delta activity the same way, ``slayer/utils/utils.py`` ``event_rate``):
+  ``spikes`` counts messages, and ``graded`` marks layers whose messages carry
+  a value (docs/semantics.md, "Activity of graded messages");
 - ``neuron_updates``: neurons x steps x samples;
 - ``ann_macs``: multiply-accumulates of the layer in the ANN twin (same layer,
   ReLU instead of IF, one pass), per inference.
@@ -22,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from slssnn.export.netx_reader import LayerSpec
+from slssnn.export.netx_reader import CubaNeuron, LayerSpec
 
 
 def message_counts(messages: np.ndarray) -> np.ndarray:
@@ -86,9 +92,13 @@ def layer_activity(layers: list[LayerSpec], spike_counts: list[np.ndarray],
         prev = spike_counts[i - 1] if i > 0 else input_counts
         if spec.type != "input" and prev is not None:
             prev_counts = np.asarray(prev).astype(np.int64)
-            if spec.type == "dense":
+            if spec.type != "conv":
                 prev_counts = prev_counts.reshape(-1)  # flatten: C, H, W order
             synops = int((prev_counts * fanout(spec, prev_counts.shape)).sum())
+            if spec.weight_imag is not None:  # a complex dense: a real and an imaginary synapse
+                synops *= 2
+        if spec.weight_rec is not None:  # dense_rec: every spike also reaches all N neurons
+            synops += int(np.asarray(counts).sum()) * spec.weight_rec.shape[0]
         records.append({
             "name": spec.name,
             "type": spec.type,
@@ -98,5 +108,6 @@ def layer_activity(layers: list[LayerSpec], spike_counts: list[np.ndarray],
             "synops": synops,
             "neuron_updates": spec.neurons * timesteps * samples,
             "ann_macs": ann_macs(spec),
+            "graded": spec.neuron.message_bits > 0 and not isinstance(spec.neuron, CubaNeuron),
         })
     return records

@@ -4,13 +4,14 @@ It steps a validated :class:`NetxNetwork` in Lava's global time, for many
 samples at once (PyTorch, CPU or CUDA), and gives the messages Lava gives
 (docs/semantics.md has every rule with its source):
 
-- a ``CUBA``/``LOIHI`` layer is Lava's bit-accurate LIF, stepped by
-  :func:`slssnn.training.neuron.cuba_step`; an ``SDNN`` layer is Lava's
-  ``Delta``, ``SigmaDelta`` or ``Sigma`` (:mod:`slssnn.training.sigma_delta`);
+- every layer's neurons run their kind's pure step (:mod:`.layer_neurons`): a
+  ``CUBA``/``LOIHI`` layer Lava's bit-accurate LIF (:func:`cuba_step`), an
+  ``SDNN`` layer ``Delta``, ``SigmaDelta`` or ``Sigma``, an ``RF_*`` layer
+  ``RF`` or ``RF_IZ`` fed by a complex dense's real and imaginary sums;
 - every synapse (netx Dense, Conv) delivers at step ``t`` the dendritic sum of
-  the messages it received at ``t - 1`` (Lava's ``a_buff``), Conv sums wrapped
-  to signed 24 bits; weights are used as written (netx's weight-bit
-  optimisation is exact for integers in [-256, 254], which the schema enforces);
+  the messages it received at ``t - 1`` (Lava's ``a_buff``), as
+  :mod:`slssnn.training.graded_synapse` computes it: Dense through netx's weight
+  scaling and Lava's clip and truncation, Conv sums wrapped to signed 24 bits;
 - a dense layer with ``delay`` (netx's DelayDense) delivers a message received
   at step ``t`` over a synapse of delay ``d`` at step ``t + 1 + d``;
 - a ``dense_rec`` layer (netx's RecurrentDense) also receives, one step later,
@@ -34,56 +35,90 @@ import torch
 import torch.nn.functional as F
 
 from slssnn.errors import SlssnnError
-from slssnn.export.netx_reader import CubaNeuron, LayerSpec, NetxNetwork, SigmaDeltaNeuron
-from slssnn.training.neuron import CubaParams, CubaState, cuba_step, run_cuba
+from slssnn.export.netx_reader import CubaNeuron, LayerSpec, NetxNetwork
+from slssnn.training.graded_synapse import (
+    DenseWeights,
+    conv_sums,
+    dense_sums,
+    netx_dense_weights,
+    netx_recurrent_weights,
+)
+from slssnn.training.neuron import run_cuba
 from slssnn.training.stcb import wrap_conv_accum
 
-from . import sigma_delta_layer as sdl
+from .layer_neurons import DEFAULT_SPIKE_EXP, kind_of
 
 FLOAT32_EXACT = 1 << 24
 """Integers below 2**24 in magnitude are exact in float32, and so are their sums."""
-FLOAT64_EXACT = 1 << 53
-"""Integers below 2**53 in magnitude are exact in float64, and so are their sums."""
 
 
-def _synapse(spec: LayerSpec, messages: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Dendritic sums of a block for a batch of input messages (int64 in, int64 out).
+def _synapse(spec: LayerSpec, spikes: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Dendritic sums of a block for a batch of binary spikes (int64 in, int64 out).
 
-    ``weight`` is float32 or float64 chosen by :func:`_exact_dtype` so that
-    every partial sum is an exact integer.
+    The fast path of :func:`run_windows`: ``weight`` is the file's integers in
+    float32 (exact while every partial sum stays below 2**24, checked by
+    :func:`_float32_exact`). :class:`Emulator` uses :mod:`~slssnn.training.graded_synapse`,
+    which also follows netx's weight scaling and graded messages.
     """
-    x = messages.to(weight.dtype)
+    x = spikes.to(weight.dtype)
     if spec.type == "conv":
         accum = F.conv2d(x, weight, None, spec.stride, spec.padding, spec.dilation, spec.groups)
         return wrap_conv_accum(accum.round().to(torch.int64))
     return (x.flatten(1) @ weight.T).round().to(torch.int64)  # (B, N)
 
 
-def _exact_dtype(spec: LayerSpec, graded_input: bool) -> torch.dtype:
-    """float32 where every dendritic sum of binary spikes stays below 2**24, else float64.
-
-    A synapse that receives graded messages always sums in float64; the size
-    of its sums is checked on the data (:func:`_check_graded_conv`).
-    """
-    if spec.weight is None:
-        return torch.float32
+def _float32_exact(spec: LayerSpec) -> bool:
+    """Whether every dendritic sum of binary spikes through ``spec`` stays below 2**24."""
     worst = np.abs(spec.weight).reshape(spec.weight.shape[0], -1).sum(axis=1).max()
-    return torch.float64 if graded_input or worst >= FLOAT32_EXACT else torch.float32
+    return bool(worst < FLOAT32_EXACT)
 
 
-def _check_graded_conv(spec: LayerSpec, messages: torch.Tensor, weight: torch.Tensor) -> None:
-    """Refuse graded conv input whose sums Lava's float32 conv could round.
+def _as_written(synapse: _Synapse) -> bool:
+    """Whether Lava multiplies the file's weights as written (netx's scaling cancels)."""
+    if synapse.spec.type == "conv":
+        return True
+    scaled = synapse.dense.weight.cpu().to(torch.int64)
+    return torch.equal(scaled >> synapse.dense.shift << synapse.dense.shift, scaled) and \
+        torch.equal(scaled >> synapse.dense.shift, torch.as_tensor(synapse.spec.weight))
 
-    Lava's Conv sums with ``torch.FloatTensor`` (``lava/proc/conv/utils.py``,
-    ``conv``, line 197): exact only while every partial sum stays below 2**24.
+
+class _Synapse:
+    """What one block's synapse delivers for one step's messages (netx Dense or Conv).
+
+    ``graded``: the block's input has ``num_message_bits > 0`` (netx passes the
+    previous block's ``output_message_bits``); a binary input is read as
+    ``messages != 0`` (the models' ``astype(bool)``).
     """
-    bound = F.conv2d(messages.abs().to(torch.float64), weight.abs(), None, spec.stride,
-                     spec.padding, spec.dilation, spec.groups)
-    peak = float(bound.max()) if bound.numel() else 0.0
-    if peak >= FLOAT32_EXACT:
-        raise SlssnnError(f"layer {spec.index} (conv): graded input makes partial sums up to "
-                          f"{peak:.0f} >= 2**24, where Lava's float32 conv rounds "
-                          "(lava/proc/conv/utils.py); not emulated")
+
+    def __init__(self, spec: LayerSpec, weight: np.ndarray, graded: bool,
+                 device: torch.device, dense: DenseWeights | None = None) -> None:
+        self.spec, self.graded = spec, graded
+        if spec.type == "conv":
+            self.weight = torch.as_tensor(weight, dtype=torch.int64, device=device)
+        else:
+            self.dense = dense if dense is not None else _dense_weights(spec, weight, device)
+
+    def __call__(self, messages: torch.Tensor) -> torch.Tensor:
+        x = messages if self.graded else (messages != 0).to(torch.int64)
+        try:
+            if self.spec.type == "conv":
+                s = self.spec
+                return conv_sums(x, self.weight, s.stride, s.padding, s.dilation, s.groups)
+            return dense_sums(x.flatten(1), self.dense, self.graded)  # (B, N)
+        except ValueError as exc:
+            raise SlssnnError(f"layer {self.spec.index} ({self.spec.type}): {exc}") from None
+
+
+def _dense_weights(spec: LayerSpec, weight: np.ndarray, device: torch.device) -> DenseWeights:
+    try:
+        return netx_dense_weights(weight, device)
+    except ValueError as exc:
+        raise SlssnnError(f"layer {spec.index} ({spec.type}): field 'weight': {exc}") from None
+
+
+def _masked(w: DenseWeights, mask: torch.Tensor) -> DenseWeights:
+    """``w`` with the synapses outside ``mask`` set to 0 (one delay's share of a DelayDense)."""
+    return DenseWeights(torch.where(mask, w.weight, torch.zeros_like(w.weight)), w.shift, w.l1)
 
 
 class Emulator:
@@ -101,39 +136,60 @@ class Emulator:
 
     def __init__(self, net: NetxNetwork, reset_interval: int | None = None,
                  reset_offset: int = 0, device: str | torch.device = "cpu",
-                 spike_exp: int = sdl.DEFAULT_SPIKE_EXP, input_graded: bool = False) -> None:
+                 spike_exp: int = DEFAULT_SPIKE_EXP, input_graded: bool = False) -> None:
         self.net = net
         self.device = torch.device(device)
         self.reset_interval = reset_interval
         self.spike_exp = spike_exp
         layers = net.layers
-        # graded[i]: whether block i's synapse receives graded messages
-        self.graded = [(input_graded if i == 0 else layers[i - 1].is_sigma_delta)
+        # graded[i]: block i's synapse reads graded messages (netx: the previous block's
+        # output_message_bits > 0, hdf5.py lines 598-676)
+        self.graded = [(input_graded if i == 0 else layers[i - 1].neuron.message_bits > 0)
                        for i in range(len(layers))]
-        self.reset_phase = [None if reset_interval is None or s.is_sigma_delta
+        self.reset_phase = [None if reset_interval is None or not kind_of(s.neuron).resets
                             else (reset_offset + 1 + i) % reset_interval
                             for i, s in enumerate(layers)]
-        self.weights = [None if s.weight is None else
-                        torch.as_tensor(s.weight, dtype=_exact_dtype(s, g), device=self.device)
-                        for s, g in zip(layers, self.graded, strict=True)]
-        self.weights_rec = [None if s.weight_rec is None else
-                            torch.as_tensor(s.weight_rec, dtype=_exact_dtype(s, s.is_sigma_delta),
-                                            device=self.device)
-                            for s in layers]
+        self.synapses = [None if s.type == "input" else self._synapse(s, g)
+                         for s, g in zip(layers, self.graded, strict=True)]
         self.params = [self._params(s) for s in layers]
-        self.delayed = [None if s.delay is None else self._delay_weights(s, w)
-                        for s, w in zip(layers, self.weights, strict=True)]
+        self.delayed = [None if s.delay is None else self._delay_weights(s, syn)
+                        for s, syn in zip(layers, self.synapses, strict=True)]
+
+    def _synapse(self, spec: LayerSpec, graded: bool) -> tuple[_Synapse, _Synapse | None]:
+        """The block's feed-forward synapse and, for ``dense_rec``, its recurrent one
+        (for a complex dense: its real and its imaginary synapse).
+
+        netx scales ``weight`` and ``weight_rec`` together (``hdf5.py`` lines 400-408)
+        and gives both synapses the block's input message bits (``blocks/process.py``
+        ``RecurrentDense``); each Lava Dense then clips and truncates its own matrix.
+        """
+        if spec.weight_imag is not None:  # ComplexDense: one Dense per part
+            return (_Synapse(spec, spec.weight, graded, self.device),
+                    _Synapse(spec, spec.weight_imag, graded, self.device))
+        if spec.weight_rec is None:
+            return _Synapse(spec, spec.weight, graded, self.device), None
+        try:
+            forward, recurrent = netx_recurrent_weights(spec.weight, spec.weight_rec,
+                                                        self.device)
+        except ValueError as exc:
+            raise SlssnnError(f"layer {spec.index} (dense_rec): field 'weight'/'weight_rec': "
+                              f"{exc}") from None
+        return (_Synapse(spec, spec.weight, graded, self.device, forward),
+                _Synapse(spec, spec.weight_rec, graded, self.device, recurrent))
 
     @staticmethod
-    def _delay_weights(spec: LayerSpec, weight: torch.Tensor
-                       ) -> torch.Tensor | list[tuple[int, torch.Tensor]]:
+    def _delay_weights(spec: LayerSpec, synapses: tuple[_Synapse, _Synapse | None]
+                       ) -> torch.Tensor | list[tuple[int, _Synapse]]:
         """Per-output (axonal) delays: the slot index ``d * N + n`` of every output ``n``
-        in a flattened ``(D, N)`` buffer; otherwise ``[(d, W masked to delay d)]``."""
-        delay = torch.as_tensor(spec.delay, device=weight.device)
+        in a flattened ``(D, N)`` buffer; otherwise ``[(d, synapse of the delay-d share)]``."""
+        synapse = synapses[0]
+        device = synapse.dense.weight.device
+        delay = torch.as_tensor(spec.delay, device=device)
         if bool((delay == delay[:, :1]).all()):
             outputs = delay.shape[0]
-            return delay[:, 0] * outputs + torch.arange(outputs, device=weight.device)
-        return [(int(d), torch.where(delay == d, weight, torch.zeros_like(weight)))
+            return delay[:, 0] * outputs + torch.arange(outputs, device=device)
+        return [(int(d), _Synapse(spec, spec.weight, synapse.graded, device,
+                                  _masked(synapse.dense, delay == d)))
                 for d in torch.unique(delay).tolist()]
 
     def _bias(self, spec: LayerSpec, bias: np.ndarray | torch.Tensor | None
@@ -145,31 +201,10 @@ class Emulator:
 
     def _params(self, spec: LayerSpec, bias: torch.Tensor | None = None):
         bias = self._bias(spec, spec.bias if bias is None else bias)
-        n = spec.neuron
-        if isinstance(n, CubaNeuron):
-            return CubaParams(n.i_decay, n.v_decay, n.threshold, bias)
-        if isinstance(n, SigmaDeltaNeuron):
-            return sdl.params(n, bias, self.spike_exp)
-        raise SlssnnError(f"layer {spec.index}: neuron {type(n).__name__} is not emulated")
+        return kind_of(spec.neuron).params(spec.neuron, bias, self.spike_exp)
 
     def _zeros(self, spec: LayerSpec, batch: int):
-        if isinstance(spec.neuron, CubaNeuron):
-            return CubaState.zeros((batch, *spec.shape), self.device)
-        return sdl.zeros(spec.neuron, (batch, *spec.shape), self.device)
-
-    def _step(self, spec: LayerSpec, state, a_in: torch.Tensor, params
-              ) -> tuple[torch.Tensor, object]:
-        if isinstance(spec.neuron, CubaNeuron):
-            spikes, state = cuba_step(state, a_in, params)
-            return spikes.to(torch.int8), state
-        return sdl.step(spec.neuron, state, a_in, params)
-
-    def _sums(self, i: int, messages: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        spec = self.net.layers[i]
-        if self.graded[i] and spec.type == "conv":
-            _check_graded_conv(spec, messages, weight)
-        sums = _synapse(spec, messages, weight)
-        return sums if spec.type == "conv" else sdl.dense_accum(sums)
+        return kind_of(spec.neuron).zeros(spec.neuron, (batch, *spec.shape), self.device)
 
     def run(self, inputs: torch.Tensor, steps: int,
             input_bias: torch.Tensor | None = None) -> list[torch.Tensor]:
@@ -202,9 +237,10 @@ class Emulator:
                    for s in layers]
         recurrent = [torch.zeros((batch, *s.shape), dtype=torch.int64, device=self.device)
                      for s in layers]
+        buffers_imag = [torch.zeros((batch, 1, *s.shape), dtype=torch.int64, device=self.device)
+                        for s in layers]
         out = [torch.zeros((batch, steps, *s.shape), device=self.device,
-                           dtype=torch.int32 if s.is_sigma_delta else torch.int8)
-               for s in layers]
+                           dtype=kind_of(s.neuron).out_dtype) for s in layers]
         for t in range(1, steps + 1):
             x_t = inputs[:, t - 1] if t - 1 < inputs.shape[1] else torch.zeros_like(inputs[:, 0])
             sent = []
@@ -212,8 +248,14 @@ class Emulator:
                 if self.reset_phase[i] is not None and t % self.reset_interval == \
                         self.reset_phase[i]:
                     states[i] = self._zeros(spec, batch)
-                a_in = x_t if spec.type == "input" else buffers[i][:, 0] + recurrent[i]
-                s, states[i] = self._step(spec, states[i], a_in, params[i])
+                if spec.type == "input":
+                    a_in = x_t
+                elif spec.weight_imag is not None:  # complex dense: (real, imaginary) sums
+                    a_in = (buffers[i][:, 0], buffers_imag[i][:, 0])
+                else:
+                    a_in = buffers[i][:, 0] + recurrent[i]
+                s, states[i] = kind_of(spec.neuron).step(spec.neuron, states[i], a_in,
+                                                         params[i])
                 sent.append(s)
                 out[i][:, t - 1] = s.to(out[i].dtype)
             for i, spec in enumerate(layers):
@@ -222,19 +264,19 @@ class Emulator:
                 source = x_t if i == 0 else sent[i - 1].to(torch.int64)
                 buffers[i] = torch.roll(buffers[i], -1, dims=1)
                 buffers[i][:, -1] = 0
+                forward, backward = self.synapses[i]
                 delayed = self.delayed[i]
                 if delayed is None:
-                    buffers[i][:, 0] = self._sums(i, source, self.weights[i]).view(
-                        batch, *spec.shape)
+                    buffers[i][:, 0] = forward(source).view(batch, *spec.shape)
                 elif isinstance(delayed, torch.Tensor):  # per-output delays: one product
-                    sums = self._sums(i, source, self.weights[i])  # (B, N)
-                    buffers[i].view(batch, -1).index_add_(1, delayed, sums)
+                    buffers[i].view(batch, -1).index_add_(1, delayed, forward(source))
                 else:
-                    for d, weight in delayed:
-                        buffers[i][:, d] += self._sums(i, source, weight)
-                if self.weights_rec[i] is not None:
-                    recurrent[i] = sdl.dense_accum(
-                        _synapse(spec, sent[i].to(torch.int64), self.weights_rec[i]))
+                    for d, synapse in delayed:
+                        buffers[i][:, d] += synapse(source)
+                if spec.weight_rec is not None:
+                    recurrent[i] = backward(sent[i].to(torch.int64))
+                elif spec.weight_imag is not None:
+                    buffers_imag[i][:, 0] = backward(source)
         return out
 
 
@@ -263,6 +305,13 @@ def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
             raise SlssnnError(f"network {net.path}: layer {spec.index}: sigma-delta layers "
                               "are not reset between samples by netx; use simulate()")
     emulator = Emulator(net, device=device)
+    for spec, synapse in zip(layers, emulator.synapses, strict=True):
+        if synapse is not None and not (_float32_exact(spec) and _as_written(synapse[0])):
+            raise SlssnnError(f"network {net.path}: layer {spec.index}: sums not exact from "
+                              "the file's weights in float32; use simulate()")
+    weights = [None if s.weight is None else
+               torch.as_tensor(s.weight, dtype=torch.float32, device=emulator.device)
+               for s in layers]
     parts: list[list[np.ndarray]] = []
     for start in range(0, currents.shape[0], batch_size):
         chunk = torch.as_tensor(currents[start:start + batch_size], dtype=torch.int64,
@@ -276,8 +325,7 @@ def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
         for i, spec in enumerate(layers):
             if spec.type != "input":
                 flat = a_in.reshape(timesteps * batch, *a_in.shape[2:])  # (T*B, *in)
-                a_in = _synapse(spec, flat, emulator.weights[i]).view(timesteps, batch,
-                                                                     *spec.shape)
+                a_in = _synapse(spec, flat, weights[i]).view(timesteps, batch, *spec.shape)
             a_in = run_cuba(a_in, emulator.params[i]).to(torch.int64)  # (T, B, *shape)
             windows.append(a_in.transpose(0, 1).to(torch.int8).cpu().numpy())
         parts.append(windows)

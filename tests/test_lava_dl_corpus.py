@@ -14,7 +14,13 @@ import pytest
 from corpus import MNIST_NET, NTIDIGITS, OXFORD, PILOTNET_LIF, PILOTNET_SDNN, TINY_NET
 
 from slssnn.errors import SlssnnError
-from slssnn.export.netx_reader import CubaNeuron, LayerSpec, SigmaDeltaNeuron, read_network
+from slssnn.export.netx_reader import (
+    CubaNeuron,
+    LayerSpec,
+    RfNeuron,
+    SigmaDeltaNeuron,
+    read_network,
+)
 from slssnn.export.netx_writer import write_network
 from slssnn.lava_runtime.simulate import simulate
 
@@ -188,3 +194,22 @@ def test_dense_rec_emulator_equals_lava(tmp_path):
                            net.layers[2]])
     assert not np.array_equal(simulate(plain.path, steps=40, spikes=currents).layers[1].spikes,
                               emulator.layers[1].spikes)
+
+
+# --- resonate-and-fire behind a complex dense -------------------------------------------------
+
+def test_rf_complex_dense_emulator_equals_lava(tmp_path):
+    """netx builds RF_PHASE as Lava's RF and RF_IZHIKEVICH as RF_IZ behind ComplexDense."""
+    rng = np.random.default_rng(7)
+    even = lambda *shape: 2 * rng.integers(-50, 51, size=shape)  # noqa: E731
+    layers = [LayerSpec(1, "dense", (9,), RfNeuron("RF_PHASE", 1100, 3700, 30), even(9, 12),
+                        weight_imag=even(9, 12)),
+              LayerSpec(2, "dense", (7,), RfNeuron("RF_IZHIKEVICH", 900, 3900, 20), even(7, 9),
+                        weight_imag=even(7, 9))]
+    net = write_network(tmp_path / "rf.net", layers, declared_input=(12,))
+    assert [layer.neuron.process for layer in net.layers] == ["RF", "RF_IZ"]
+    spikes = (rng.random((12, 60)) < 0.2).astype(np.int64)
+    emulator = simulate(net.path, steps=60, spikes=spikes)
+    assert_identical(emulator, simulate(net.path, steps=60, spikes=spikes, backend="lava",
+                                        timeout=300))
+    assert emulator.layers[-1].spikes.sum() > 5

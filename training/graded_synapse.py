@@ -128,6 +128,28 @@ def netx_dense_weights(weight: np.ndarray,
     finds in the scaled matrix (netx's own sign mode is not passed on).
     """
     w, num_weight_bits, shift = _netx_optimize(weight)
+    return _lava_dense(w, num_weight_bits, shift, device)
+
+
+def netx_recurrent_weights(weight: np.ndarray, weight_rec: np.ndarray,
+                           device: torch.device | str | None = None
+                           ) -> tuple[DenseWeights, DenseWeights]:
+    """:func:`netx_dense_weights` of a ``dense_rec`` layer's two matrices.
+
+    netx optimizes ``hstack((weight, weight_rec))`` as one matrix and splits it
+    (``hdf5.py:400-408``); ``RecurrentDense`` builds one Lava ``Dense`` of each
+    part with the shared bit count (``blocks/process.py:245-262``), and each
+    model clips and truncates its own part.
+    """
+    joined, num_weight_bits, shift = _netx_optimize(np.hstack((weight, weight_rec)))
+    inputs = np.asarray(weight).shape[1]
+    return (_lava_dense(joined[:, :inputs], num_weight_bits, shift, device),
+            _lava_dense(joined[:, inputs:], num_weight_bits, shift, device))
+
+
+def _lava_dense(w: np.ndarray, num_weight_bits: int, shift: int,
+                device: torch.device | str | None) -> DenseWeights:
+    """What Lava's ``PyDenseModelBitAcc`` makes of netx's scaled weights (clip, truncate)."""
     if w.min() >= 0:
         mixed, inhibitory = 0, 0
     elif w.max() <= 0:
