@@ -126,7 +126,7 @@ class LayerSpec:
     delay: np.ndarray | None = None
     weight_rec: np.ndarray | None = None
     weight_imag: np.ndarray | None = None
-    input_transform: dict[str, float] = field(default_factory=dict)
+    input_transform: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def neurons(self) -> int:

@@ -228,8 +228,11 @@ def _dense_weight(group: h5py.Group, key: str, where: str, outputs: int) -> np.n
 
 
 def _read_dense(group: h5py.Group, where: str, index: int, kind: str,
-                prev: tuple[int, ...] | None, flatten: bool) -> LayerSpec:
-    """A dense or dense_rec layer; its size is ``prod(shape)`` (hdf5.py line 346)."""
+                prev: tuple[int, ...] | None, flatten: bool, first: bool) -> LayerSpec:
+    """A dense or dense_rec layer; its size is ``prod(shape)`` (hdf5.py line 346).
+
+    A ``first`` block reads the network input as given: no flatten is needed
+    (netx connects nothing before it, hdf5.py line 662)."""
     shape = (int(np.prod(_shape(group, where, sizes=(1, 2, 3)))),)
     complex_weight = isinstance(group.get(S.WEIGHT), h5py.Group)
     if complex_weight:  # netx's ComplexDense (hdf5.py 362-390)
@@ -242,7 +245,7 @@ def _read_dense(group: h5py.Group, where: str, index: int, kind: str,
     else:
         weight, weight_imag = _dense_weight(group, S.WEIGHT, where, shape[0]), None
     if prev is not None:
-        if len(prev) == 3 and not flatten:
+        if len(prev) == 3 and not (flatten or first):
             raise _Refuse(f"{where}: dense after a (C, H, W) layer needs a 'flatten' layer")
         if weight.shape[1] != int(np.prod(prev)):
             raise _Refuse(f"{where}: field 'weight' takes {weight.shape[1]} inputs, previous "
@@ -345,9 +348,9 @@ def _read_layers(root: h5py.Group, num_layers: int | None
             layers.append(LayerSpec(i, "input", prev,
                                     _plain_neuron(group, where, is_input=True),
                                     input_transform=_input_transform(group, where)))
-        elif kind == "flatten":
-            if prev is None or flatten:
-                raise _Refuse(f"{where}: flatten must follow a layer and precede a dense layer")
+        elif kind == "flatten":  # netx only marks the next dense (hdf5.py 634-636)
+            if flatten:
+                raise _Refuse(f"{where}: two flatten layers in a row")
             flatten = True
             continue
         elif kind == "conv":
@@ -356,8 +359,7 @@ def _read_layers(root: h5py.Group, num_layers: int | None
                               "for its input shape")
             layers.append(_read_conv(group, where, i, prev))
         else:
-            # a first block reads the network input as given: no flatten needed (hdf5.py 662)
-            layers.append(_read_dense(group, where, i, kind, prev, flatten or not layers))
+            layers.append(_read_dense(group, where, i, kind, prev, flatten, first=not layers))
         prev, flatten = layers[-1].shape, False
     if flatten:
         raise _Refuse("the last layer is a flatten layer")
@@ -366,8 +368,8 @@ def _read_layers(root: h5py.Group, num_layers: int | None
     return layers, declared
 
 
-def _input_transform(group: h5py.Group, where: str) -> dict[str, float]:
-    """An input layer's scalar 'weight'/'bias' (hdf5.py 276-286): stored, never applied."""
+def _input_transform(group: h5py.Group, where: str) -> dict[str, np.ndarray]:
+    """An input layer's one-value 'weight'/'bias' (hdf5.py 279-289): stored, never applied."""
     transform = {}
     for key in (S.WEIGHT, S.BIAS):
         if key in group:
@@ -375,7 +377,7 @@ def _input_transform(group: h5py.Group, where: str) -> dict[str, float]:
             if value.size != 1:
                 raise _Refuse(f"{where}: field '{key}' of an input layer must be one value, "
                               f"found shape {value.shape}")
-            transform[key] = float(value.reshape(-1)[0])
+            transform[key] = value
     return transform
 
 

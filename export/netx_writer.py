@@ -75,7 +75,7 @@ def _put_block(group: h5py.Group, spec: LayerSpec) -> None:
     _put_type(group, spec.type)
     group.create_dataset(S.SHAPE, data=np.array(spec.shape, dtype=np.int64))
     for key, value in spec.input_transform.items():
-        group.create_dataset(key, data=np.float32(value))
+        group.create_dataset(key, data=np.asarray(value, dtype=np.float32))
     if spec.weight_imag is not None:
         group.create_dataset(f"{S.WEIGHT}/{S.REAL}", data=spec.weight.astype(np.float32))
         group.create_dataset(f"{S.WEIGHT}/{S.IMAG}", data=spec.weight_imag.astype(np.float32))

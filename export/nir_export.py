@@ -62,7 +62,7 @@ def _layer_extras(net: NetxNetwork) -> list[dict[str, Any]]:
             if value is not None:
                 entry[key] = value
         for key, value in spec.input_transform.items():
-            entry["input_" + key] = value
+            entry["input_" + key] = np.asarray(value).tolist()
     return extras
 
 

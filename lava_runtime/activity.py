@@ -14,7 +14,9 @@ Definitions (the same for every engine):
   sigma-delta layer (Loihi 2 sends no message for a zero delta; lava-dl counts
   sigma-delta activity the same way, ``slayer/utils/utils.py`` ``event_rate``):
   ``spikes`` counts messages, and ``graded`` marks layers whose messages carry
-  a value (docs/semantics.md, "Activity of graded messages");
+  a value; a ``Sigma`` output layer sends its running sum to the host every
+  step and feeds no synapse: it counts 0 messages (docs/semantics.md,
+  "Activity of graded messages");
 - ``neuron_updates``: neurons x steps x samples;
 - ``ann_macs``: multiply-accumulates of the layer in the ANN twin (same layer,
   ReLU instead of IF, one pass), per inference.
@@ -88,6 +90,8 @@ def layer_activity(layers: list[LayerSpec], spike_counts: list[np.ndarray],
     """
     records = []
     for i, (spec, counts) in enumerate(zip(layers, spike_counts, strict=True)):
+        if getattr(spec.neuron, "role", None) == "sigma":  # a read-out of the running sum
+            counts = np.zeros_like(np.asarray(counts))
         synops = 0
         prev = spike_counts[i - 1] if i > 0 else input_counts
         if spec.type != "input" and prev is not None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from slssnn.errors import SlssnnError
 from slssnn.export.netx_reader import CubaNeuron, LayerSpec, NetxNetwork
@@ -43,8 +44,9 @@ from slssnn.training.graded_synapse import (
     netx_dense_weights,
     netx_recurrent_weights,
 )
-from slssnn.training.neuron import run_cuba
+from slssnn.training.neuron import run_cuba, run_cuba_constant
 from slssnn.training.stcb import wrap_conv_accum
+from slssnn.training.synapse import dendritic_sums, sum_bounds
 
 from .layer_neurons import DEFAULT_SPIKE_EXP, kind_of
 
@@ -280,6 +282,18 @@ class Emulator:
         return out
 
 
+def _geometry(spec: LayerSpec, weight: torch.Tensor) -> nn.Conv2d | nn.Linear:
+    """A torch module with the block's geometry and file weights, for :func:`dendritic_sums`."""
+    if spec.type == "conv":
+        out_c, in_per_group, kh, kw = spec.weight.shape
+        module = nn.Conv2d(in_per_group * spec.groups, out_c, (kh, kw), spec.stride,
+                           spec.padding, spec.dilation, spec.groups, bias=False)
+    else:
+        module = nn.Linear(spec.weight.shape[1], spec.weight.shape[0], bias=False)
+    module.weight.data = weight
+    return module.requires_grad_(False)
+
+
 def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
                 device: str | torch.device = "cpu", batch_size: int = 512,
                 stepwise: bool = False) -> list[np.ndarray]:
@@ -291,8 +305,11 @@ def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
     in global steps ``1+i .. T+i`` from a fresh state, receiving the previous
     block's spikes of the same window step (see ``lava_runner``). So the
     windows are computed layer by layer: one batched synapse call over all T
-    steps, then T neuron steps. Returns per block ``(N, T, *shape)`` int8,
-    the same arrays as :func:`run_lava`.
+    steps, then T neuron steps, through the training forward's exact fast
+    paths (:func:`dendritic_sums`, :func:`run_cuba`, :func:`run_cuba_constant`),
+    which the tests check against :class:`Emulator`'s step by step run and
+    Lava. Returns per block ``(N, T, *shape)`` int8, the same arrays as
+    :func:`run_lava`.
     """
     layers = net.layers
     for spec in layers:
@@ -302,32 +319,45 @@ def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
                 raise SlssnnError(f"network {net.path}: layer {spec.index}: field '{field}': "
                                   f"{reason}; use simulate()")
         if not isinstance(spec.neuron, CubaNeuron):
-            raise SlssnnError(f"network {net.path}: layer {spec.index}: sigma-delta layers "
-                              "are not reset between samples by netx; use simulate()")
+            raise SlssnnError(f"network {net.path}: layer {spec.index}: only LIF layers are "
+                              "reset between samples by netx; use simulate()")
     emulator = Emulator(net, device=device)
     for spec, synapse in zip(layers, emulator.synapses, strict=True):
         if synapse is not None and not (_float32_exact(spec) and _as_written(synapse[0])):
             raise SlssnnError(f"network {net.path}: layer {spec.index}: sums not exact from "
                               "the file's weights in float32; use simulate()")
-    weights = [None if s.weight is None else
-               torch.as_tensor(s.weight, dtype=torch.float32, device=emulator.device)
-               for s in layers]
+    modules = [None if s.weight is None else _geometry(s, torch.as_tensor(
+        s.weight, dtype=torch.float32, device=emulator.device)) for s in layers]
     parts: list[list[np.ndarray]] = []
-    for start in range(0, currents.shape[0], batch_size):
-        chunk = torch.as_tensor(currents[start:start + batch_size], dtype=torch.int64,
-                                device=emulator.device)
-        batch = chunk.shape[0]
-        if stepwise:
-            a_in = chunk.transpose(0, 1)  # (B, T, *in) -> (T, B, *in)
-        else:
-            a_in = chunk.unsqueeze(0).expand(timesteps, *chunk.shape)  # (T, B, *in)
-        windows = []
-        for i, spec in enumerate(layers):
-            if spec.type != "input":
-                flat = a_in.reshape(timesteps * batch, *a_in.shape[2:])  # (T*B, *in)
-                a_in = _synapse(spec, flat, weights[i]).view(timesteps, batch, *spec.shape)
-            a_in = run_cuba(a_in, emulator.params[i]).to(torch.int64)  # (T, B, *shape)
-            windows.append(a_in.transpose(0, 1).to(torch.int8).cpu().numpy())
-        parts.append(windows)
+    with torch.no_grad():
+        for start in range(0, currents.shape[0], batch_size):
+            chunk = torch.as_tensor(currents[start:start + batch_size], dtype=torch.int64,
+                                    device=emulator.device)
+            parts.append(_windows(layers, emulator.params, modules, chunk, timesteps,
+                                  stepwise))
     return [np.concatenate(p) for p in zip(*parts, strict=True)]
 
+
+def _windows(layers: list[LayerSpec], params: list, modules: list, chunk: torch.Tensor,
+             timesteps: int, stepwise: bool) -> list[np.ndarray]:
+    """Every block's spikes ``(B, T, *shape)`` int8 for one batch of samples."""
+    spikes = None  # (T, B, *shape) float 0/1
+    windows = []
+    for spec, p, module in zip(layers, params, modules, strict=True):
+        if spec.type == "input":
+            if stepwise:  # (B, T, *in) -> (T, B, *in)
+                spikes = run_cuba(chunk.transpose(0, 1), p, torch.float32)
+            else:
+                spikes = run_cuba_constant(chunk, timesteps, p, torch.float32)
+        else:
+            if spikes is None:  # a first synapse: the given values are its input spikes
+                spikes = (chunk.transpose(0, 1) if stepwise else
+                          chunk.unsqueeze(0).expand(timesteps, *chunk.shape)).float()
+            steps, batch = spikes.shape[:2]
+            flat = spikes.flatten(0, 1)  # (T*B, *in)
+            if spec.type != "conv":
+                flat = flat.flatten(1)
+            accum = dendritic_sums(flat, module.weight, module).unflatten(0, (steps, batch))
+            spikes = run_cuba(accum, p, torch.float32, bounds=sum_bounds(module.weight))
+        windows.append(spikes.transpose(0, 1).to(torch.int8).cpu().numpy())
+    return windows
