@@ -31,7 +31,19 @@ def _header(report: dict[str, Any]) -> str:
             f"- Run file: `{run['path']}`\n\n"
             "Estimates multiply the run's counts by published per-operation energies; "
             "measured energies come from hardware energy counters (below). All per "
-            "inference.\n")
+            "inference.\n" + _graded_note(run.get("graded_layers", [])))
+
+
+def _graded_note(layers: list[str]) -> str:
+    """What the estimates assume for graded (sigma-delta) messages, if the run has any."""
+    if not layers:
+        return ""
+    return ("\nLayers " + ", ".join(f"`{name}`" for name in layers) + " send graded "
+            "(sigma-delta) messages: each non-zero message counts as one spike and one "
+            "synaptic operation per target, as for binary spikes. No public figure gives "
+            "the energy of a graded synaptic operation (Loihi 1 has none; Loihi 2's is "
+            "not published), so these rows use the binary-spike constants as stated, "
+            "not measured (docs/semantics.md, \"Activity of graded messages\").\n")
 
 
 def _totals(report: dict[str, Any]) -> str:

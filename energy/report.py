@@ -79,7 +79,9 @@ def build_report(run: dict[str, Any], models: Sequence[DeviceModel], run_path: s
         "run": {"path": run_path, "backend": run["backend"], "network": run["network"],
                 "dataset": run["dataset"], "split": run.get("split"),
                 "samples": run["samples"], "timesteps": run["timesteps"],
-                "accuracy": run["accuracy"], "counts_identical_in": list(identical_in)},
+                "accuracy": run["accuracy"], "counts_identical_in": list(identical_in),
+                "graded_layers": [layer["name"] for layer in run["layers"]
+                                  if layer.get("graded")]},
         "units": {"energy": "j*: joules per inference; pj*: picojoules per inference",
                   "counts": "per inference (run totals / samples; ann_macs as given)",
                   "firing_rate": "spikes per neuron per timestep"},

@@ -289,9 +289,11 @@ def cmd_inspect(args: argparse.Namespace) -> None:
         weights = "-" if spec.weight is None else "x".join(str(d) for d in spec.weight.shape)
         if spec.weight_rec is not None:
             weights += "+rec"
+        if spec.weight_imag is not None:
+            weights += " cplx"
         n = spec.neuron
         kind = n.role if spec.is_sigma_delta else n.kind
-        decays = ("-", "-") if spec.is_sigma_delta else (n.i_decay, n.v_decay)
+        decays = (n.i_decay, n.v_decay) if hasattr(n, "i_decay") else ("-", "-")
         print(f"{spec.index:>5} {spec.type:9} {str(spec.shape):>14} {spec.neurons:>8} "
               f"{weights:>16} {kind:>11} {n.threshold:>8} {decays[0]:>6} {decays[1]:>6} "
               f"{'yes' if spec.bias is not None else 'no':>5} "

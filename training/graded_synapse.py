@@ -59,6 +59,8 @@ from .synapse import wrap_accum
 
 FLOAT64_EXACT = 1 << 53
 """Integers and integer sums below ``2**53`` in magnitude are exact in float64."""
+FLOAT32_EXACT = 1 << 24
+"""... and below ``2**24`` in float32."""
 SPLIT_BITS = 16
 """Messages too large for one exact float64 product are summed in two 16-bit halves."""
 
@@ -169,12 +171,16 @@ def _lava_dense(w: np.ndarray, num_weight_bits: int, shift: int,
 def _exact_product(x: torch.Tensor, apply, l1: int) -> torch.Tensor:
     """``apply(x)`` (a linear map with integer weights of row sums ``<= l1``), exact in int64.
 
-    Runs in float64 where ``max|x| * l1 < 2**53`` (every partial sum exact),
-    else on the two 16-bit halves of ``x`` (``x = hi * 2**16 + lo``).
+    Runs in float32 where ``max|x| * l1 < 2**24`` and in float64 where
+    ``max|x| * l1 < 2**53`` (every partial sum exact), else on the two 16-bit
+    halves of ``x`` (``x = hi * 2**16 + lo``). ``apply`` casts its weights to
+    the input's dtype.
     """
     peak = int(x.abs().max()) if x.numel() else 0
     if peak * l1 >= FLOAT64_EXACT and (1 << SPLIT_BITS) * l1 >= FLOAT64_EXACT:
         raise ValueError(f"weight row sums up to {l1}: too large for exact float64 sums")
+    if peak * l1 < FLOAT32_EXACT:  # every partial sum exact in float32 too: faster
+        return apply(x.to(torch.float32)).round().to(torch.int64)
     if peak * l1 < FLOAT64_EXACT:
         return apply(x.to(torch.float64)).round().to(torch.int64)
     low = x & ((1 << SPLIT_BITS) - 1)
@@ -192,7 +198,7 @@ def dense_sums(messages: torch.Tensor, w: DenseWeights, graded: bool) -> torch.T
     CUBA and RF, ``hdf5.py:141-203``).
     """
     weight = w.weight.to(messages.device)  # no copy when already there
-    total = _exact_product(messages.to(torch.int64), lambda x: x @ weight.T, w.l1)
+    total = _exact_product(messages.to(torch.int64), lambda x: x @ weight.to(x.dtype).T, w.l1)
     if graded:
         total = wrap_int32(total)
     return wrap_int32(total >> w.shift)
@@ -212,7 +218,7 @@ def conv_sums(messages: torch.Tensor, weight: torch.Tensor, stride: tuple[int, i
     w = weight.to(device=messages.device, dtype=torch.float64)
     l1 = int(weight.abs().flatten(1).sum(1).max()) if weight.numel() else 0
     total = _exact_product(messages.to(torch.int64), lambda x: F.conv2d(
-        x, w, None, stride, padding, dilation, groups), l1)
+        x, w.to(x.dtype), None, stride, padding, dilation, groups), l1)
     limit = 1 << (INT32_BITS - 1)
     if total.numel() and not (-limit <= int(total.min()) and int(total.max()) < limit):
         raise ValueError("a conv sum leaves int32: Lava's float-to-int32 cast is undefined")

@@ -1,7 +1,12 @@
 """The one CUBA neuron step: Lava's fixed-point LIF, as a pure function.
 
-Training's forward, the emulator and the tests call :func:`cuba_step`; every
-time loop calls it and never copies its equations.
+:func:`cuba_step` is the definition: the emulator's step-by-step run
+(:class:`slssnn.lava_runtime.emulator.Emulator`) and :func:`run_cuba_steps`
+call it. The fast paths of :func:`run_cuba`, which training's forward and the
+emulator's dataset windows use, do not call it: they run the same arithmetic
+without the wraps and clips that a bound proves idle (:func:`if_in_range`,
+:func:`decays_in_range`), and ``tests/test_fast_paths.py`` checks them against
+:func:`run_cuba_steps` spike for spike.
 
 All tensors hold integers (``torch.int64``) in Lava's internal units, i.e.
 already multiplied by ``2**6`` where Lava shifts. One step, for synaptic input
@@ -78,7 +83,8 @@ class CubaState(NamedTuple):
 def wrap_int32(x: torch.Tensor) -> torch.Tensor:
     """Two's-complement wrap of an int64 tensor to the int32 range."""
     half = 1 << (INT32_BITS - 1)
-    return ((x + half) & ((1 << INT32_BITS) - 1)) - half  # == remainder(x + half, 2**32) - half
+    wrapped = x + half  # one new tensor, then in place: remainder(x + half, 2**32) - half
+    return wrapped.bitwise_and_((1 << INT32_BITS) - 1).sub_(half)
 
 
 def decay(x: torch.Tensor, decay_4096: int) -> torch.Tensor:
