@@ -17,7 +17,7 @@ from slssnn.errors import SlssnnError
 from slssnn.export.netx_reader import NetxNetwork, read_network
 
 from .activity import layer_activity, message_counts
-from .sigma_delta_layer import DEFAULT_SPIKE_EXP
+from .layer_neurons import DEFAULT_SPIKE_EXP
 
 SIM_BACKENDS = ("emulator", "lava")
 
