@@ -140,8 +140,8 @@ def _full_conv(name: str, node: Any, channels: int) -> _Conv:
             np.asarray(bias, dtype=np.float64).reshape(-1), (o,)).copy()
         return _Conv(kernel, stride, padding, bias)
     size = pair(node.kernel_size, "kernel_size", where)
-    stride = pair(node.stride, "stride", where)
-    padding = pair(node.padding, "padding", where)
+    stride = size if node.stride is None else pair(node.stride, "stride", where)  # torch's
+    padding = (0, 0) if node.padding is None else pair(node.padding, "padding", where)
     value = 1.0 if _kind(node) == "SumPool2d" else 1.0 / (size[0] * size[1])
     kernel = np.zeros((channels, channels, *size))
     kernel[np.arange(channels), np.arange(channels)] = value
