@@ -3,31 +3,42 @@
 The graph must be a chain that netx can run::
 
     Input -> [neuron]                               becomes netx's 'input' layer
-          -> { [Flatten] [Delay] (Conv2d | Affine | Linear) [Delay] neuron }
+          -> { linear nodes -> neuron }             one netx block each
           -> Output
 
 with neurons IF, LIF or CubaLIF (:mod:`.nir_map`), each optionally after an
 ``LI`` node: an LI immediately followed by a spiking node is one CUBA layer,
 the LI being its decaying current (:func:`.nir_map.neuron_pair_from_nir`);
-an LI followed by anything else is refused. A Conv2d straight after
-the Input gets a pass-through input layer (IF, threshold 0: binary input
-spikes pass unchanged); an Affine/Linear straight after the Input receives
-the input as (graded) spikes. A Delay before an Affine delays its inputs,
-after it its outputs (netx DelayDense, steps = delay / dt).
+an LI followed by anything else is refused. The linear nodes in front of a
+neuron are either one synapse as netx has it (``[Flatten] [Delay] Conv2d |
+Affine | Linear [Delay]``; a Delay before an Affine delays its inputs, after
+it its outputs: netx DelayDense, steps = delay / dt) or any chain of
+``Conv2d``, ``SumPool2d``, ``AvgPool2d``, ``Flatten``, ``Affine``, ``Linear``,
+``Scale``, which :func:`.nir_fold.fold_linear_chain` folds exactly into one
+conv or dense. A neuron with its own ``Affine``/``Linear`` loop (``N -> R ->
+N``, the NIR paper's ``lif1.lif -> lif1.w_rec -> lif1.lif``) becomes a netx
+``dense_rec`` layer with ``weight_rec = R``: the loop carries the previous
+step's spikes, which is what netx's RecurrentDense delivers (docs/nir.md).
+A Conv2d straight after the Input gets a pass-through input layer (IF,
+threshold 0: binary input spikes pass unchanged); an Affine/Linear straight
+after the Input receives the input as (graded) spikes.
 
 Per block the synapse and neuron fold into one integer layer: per-step gain
-into the weights, per-neuron thresholds into the weights when they differ,
-``v_leak`` into the neuron bias. If the result is already on the Loihi grid
-(even integer weights in [-256, 254], integer threshold and bias in range)
-it is written exactly; else it is quantized with the function training uses
-(:func:`slssnn.training.quantize.quantize_block`: per-layer scale
-254 / max|w|) and the error is reported per layer.
+into the weights (feed-forward and recurrent alike), per-neuron thresholds
+into the weights when they differ, ``v_leak`` into the neuron bias. If the
+result is already on the Loihi grid (even integer weights in [-256, 254],
+integer threshold and bias in range) it is written exactly; else it is
+quantized with the function training uses
+(:func:`slssnn.training.quantize.quantize_block`: per-layer scale 254 / max|w|,
+``weight`` and ``weight_rec`` together) and the error is reported per layer.
 
-Refused, with the node named: pooling, recurrence (cycles, nested graphs),
-non-zero ``v_reset``, decays that differ between neurons of a layer, a bias
-filtered by a decaying current, an LI not followed by a spiking node or
-followed by a CubaLIF that filters again, delays on conv layers or off the step grid,
-and any node type netx does not run.
+Refused, with the node named: loops other than a neuron's own Affine/Linear
+(and recurrence on a conv or the input layer), nested graphs, folds that are
+not exact or whose weights span more than 8 bits, non-zero ``v_reset`` or a
+subtractive reset recorded in node metadata, decays that differ between
+neurons of a layer, a bias filtered by a decaying current, an LI not followed
+by a spiking node or followed by a CubaLIF that filters again, delays on conv
+layers, inside a fold or off the step grid, and any node type netx does not run.
 """
 
 from __future__ import annotations
