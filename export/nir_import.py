@@ -420,6 +420,10 @@ def _blocks(chain: list[tuple[str, Any]], recurrent: dict[str, tuple[str, Any]]
                               "into one synapse (netx delays only a single dense synapse)")
             block = _Block(None, neuron, linear=between)
         block.recurrent = recurrent.get(neuron.spiking[0])
+        if block.recurrent is not None and neuron.current is not None:
+            raise _refuse(*block.recurrent, f"feeds '{neuron.spiking[0]}' past the current "
+                          f"'{neuron.current[0]}' in front of it; on Loihi the recurrent sum "
+                          "enters the current like the feed-forward one")
         blocks.append(block)
     return first, blocks
 

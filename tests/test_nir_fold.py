@@ -297,6 +297,12 @@ RECURRENT_REFUSALS = {
         "fc": nir.Linear(weight=np.eye(3)), "m": if_node((3,)), "out": nir.Output(np.array([3]))},
         edges=[("in", "n"), ("n", "rec"), ("rec", "n"), ("n", "fc"), ("fc", "m"), ("m", "out")]),
         r"NIR node 'n' \(IF\): a recurrent neuron right after the Input"),
+    "recurrence past an LI": (lambda: nir.NIRGraph(nodes={
+        "in": nir.Input(np.array([3])), "fc": nir.Linear(weight=np.eye(3)),
+        "li": nir.LI(tau=np.full(3, 2e-4), r=np.full(3, 2.0), v_leak=np.zeros(3)),
+        "n": if_node((3,)), "rec": nir.Linear(weight=np.eye(3)), "out": nir.Output(np.array([3]))},
+        edges=[("in", "fc"), ("fc", "li"), ("li", "n"), ("n", "rec"), ("rec", "n"), ("n", "out")]),
+        r"NIR node 'rec' \(Linear\): feeds 'n' past the current 'li'"),
     "subtractive reset": (lambda: recurrent_graph(
         np.random.default_rng(0), lambda n: nir.CubaLIF(
             tau_syn=np.full(n, 2e-4), tau_mem=np.full(n, 4e-4), r=np.full(n, 4.0),
