@@ -556,7 +556,8 @@ def _synapse_float(block: _Block, prev: tuple[int, ...]
     if weight.ndim != 2 or weight.shape[1] != inputs:
         raise _refuse(name, node, f"weight {weight.shape} does not take the {inputs} "
                       "inputs it receives")
-    return "dense", weight, bias, (weight.shape[0],), block.flatten, {}, None
+    # a Flatten of an already flat input (netx -> NIR writes one for a first dense) is a no-op
+    return "dense", weight, bias, (weight.shape[0],), block.flatten and len(prev) != 1, {}, None
 
 
 def _recurrent_float(block: _Block, kind: str, out: tuple[int, ...]
