@@ -3,31 +3,42 @@
 The graph must be a chain that netx can run::
 
     Input -> [neuron]                               becomes netx's 'input' layer
-          -> { [Flatten] [Delay] (Conv2d | Affine | Linear) [Delay] neuron }
+          -> { linear nodes -> neuron }             one netx block each
           -> Output
 
 with neurons IF, LIF or CubaLIF (:mod:`.nir_map`), each optionally after an
 ``LI`` node: an LI immediately followed by a spiking node is one CUBA layer,
 the LI being its decaying current (:func:`.nir_map.neuron_pair_from_nir`);
-an LI followed by anything else is refused. A Conv2d straight after
-the Input gets a pass-through input layer (IF, threshold 0: binary input
-spikes pass unchanged); an Affine/Linear straight after the Input receives
-the input as (graded) spikes. A Delay before an Affine delays its inputs,
-after it its outputs (netx DelayDense, steps = delay / dt).
+an LI followed by anything else is refused. The linear nodes in front of a
+neuron are either one synapse as netx has it (``[Flatten] [Delay] Conv2d |
+Affine | Linear [Delay]``; a Delay before an Affine delays its inputs, after
+it its outputs: netx DelayDense, steps = delay / dt) or any chain of
+``Conv2d``, ``SumPool2d``, ``AvgPool2d``, ``Flatten``, ``Affine``, ``Linear``,
+``Scale``, which :func:`.nir_fold.fold_linear_chain` folds exactly into one
+conv or dense. A neuron with its own ``Affine``/``Linear`` loop (``N -> R ->
+N``, the NIR paper's ``lif1.lif -> lif1.w_rec -> lif1.lif``) becomes a netx
+``dense_rec`` layer with ``weight_rec = R``: the loop carries the previous
+step's spikes, which is what netx's RecurrentDense delivers (docs/nir.md).
+A Conv2d straight after the Input gets a pass-through input layer (IF,
+threshold 0: binary input spikes pass unchanged); an Affine/Linear straight
+after the Input receives the input as (graded) spikes.
 
 Per block the synapse and neuron fold into one integer layer: per-step gain
-into the weights, per-neuron thresholds into the weights when they differ,
-``v_leak`` into the neuron bias. If the result is already on the Loihi grid
-(even integer weights in [-256, 254], integer threshold and bias in range)
-it is written exactly; else it is quantized with the function training uses
-(:func:`slssnn.training.quantize.quantize_block`: per-layer scale
-254 / max|w|) and the error is reported per layer.
+into the weights (feed-forward and recurrent alike), per-neuron thresholds
+into the weights when they differ, ``v_leak`` into the neuron bias. If the
+result is already on the Loihi grid (even integer weights in [-256, 254],
+integer threshold and bias in range) it is written exactly; else it is
+quantized with the function training uses
+(:func:`slssnn.training.quantize.quantize_block`: per-layer scale 254 / max|w|,
+``weight`` and ``weight_rec`` together) and the error is reported per layer.
 
-Refused, with the node named: pooling, recurrence (cycles, nested graphs),
-non-zero ``v_reset``, decays that differ between neurons of a layer, a bias
-filtered by a decaying current, an LI not followed by a spiking node or
-followed by a CubaLIF that filters again, delays on conv layers or off the step grid,
-and any node type netx does not run.
+Refused, with the node named: loops other than a neuron's own Affine/Linear
+(and recurrence on a conv or the input layer), nested graphs, folds that are
+not exact or whose weights span more than 8 bits, non-zero ``v_reset`` or a
+subtractive reset recorded in node metadata, decays that differ between
+neurons of a layer, a bias filtered by a decaying current, an LI not followed
+by a spiking node or followed by a CubaLIF that filters again, delays on conv
+layers, inside a fold or off the step grid, and any node type netx does not run.
 """
 
 from __future__ import annotations
@@ -58,6 +69,7 @@ from . import schema as S
 from .netx_reader import CubaNeuron, LayerSpec, NetxNetwork
 from .netx_writer import write_network
 from .nir_export import FORMAT_KEY, NETX_KEY, SLSSNN_KEY
+from .nir_fold import LINEAR_NODES, conv_geometry, fold_linear_chain, folds_to_conv
 from .nir_map import (
     DEFAULT_DT,
     DT_KEY,
@@ -68,6 +80,8 @@ from .nir_map import (
 )
 
 SYNAPSE_NODES = ("Conv2d", "Affine", "Linear")
+RECURRENT_NODES = ("Affine", "Linear")
+"""A neuron's own recurrent synapse (netx dense_rec's ``weight_rec``)."""
 EXACT_TOLERANCE = 1e-6
 """Relative distance to an integer below which a folded parameter counts as on the grid."""
 INPUT_SCALE_BITS = 12
@@ -79,17 +93,12 @@ CURRENT_NODE = "LI"
 LI_ALONE = ("a non-spiking leaky integrator: Loihi's CUBA neuron always fires (an LI maps "
             "only as the current of the spiking node right after it: IF, LIF or CubaLIF)")
 REFUSED = {
-    "SumPool2d": "pooling: netx 0.6.0 cannot load pooling layers (downsample with a strided "
-                 "Conv2d)",
-    "AvgPool2d": "pooling: netx 0.6.0 cannot load pooling layers (downsample with a strided "
-                 "Conv2d)",
     "Conv1d": "1-D convolution has no netx layer",
     "CubaLI": "a non-spiking leaky integrator: Loihi's CUBA neuron always fires",
     "I": "a non-spiking integrator: Loihi's CUBA neuron always fires",
     "Threshold": "a stateless threshold has no netx neuron",
-    "Scale": "an element-wise scale has no netx layer",
-    "NIRGraph": "a nested graph (snnTorch writes recurrent RLeaky/RSynaptic layers so): "
-                "recurrence is not supported",
+    "NIRGraph": "a nested graph (snnTorch writes recurrent RLeaky/RSynaptic layers so); "
+                "flatten it: a neuron with its own Affine/Linear loop maps to netx dense_rec",
 }
 
 
@@ -124,8 +133,32 @@ def _refuse(name: str, node: Any, why: str) -> SlssnnError:
     return SlssnnError(f"NIR node '{name}' ({_kind(node)}): {why}")
 
 
-def _chain(graph: Any) -> list[tuple[str, Any]]:
-    """The nodes from Input to Output in order; refuse anything that is not one chain."""
+def _recurrent_edges(graph: Any) -> dict[str, tuple[str, Any]]:
+    """Self-recurrent synapses: ``{neuron: (synapse name, node)}``.
+
+    The pattern is a neuron node ``N`` with edges ``N -> R`` and ``R -> N``,
+    ``R`` an ``Affine`` or ``Linear`` with no other edge (the NIR paper's
+    ``lif1.lif -> lif1.w_rec -> lif1.lif``): netx's ``dense_rec``.
+    """
+    nodes, found = graph.nodes, {}
+    for a, b in graph.edges:
+        if _kind(nodes.get(b)) not in RECURRENT_NODES or (b, a) not in graph.edges:
+            continue
+        touching = [e for e in graph.edges if b in e]
+        if _kind(nodes.get(a)) in NEURON_NODES and len(touching) == 2:
+            if a in found:
+                raise _refuse(a, nodes[a], f"has two recurrent synapses ('{found[a][0]}', "
+                              f"'{b}'); netx's dense_rec has one")
+            found[a] = (b, nodes[b])
+    return found
+
+
+def _chain(graph: Any) -> tuple[list[tuple[str, Any]], dict[str, tuple[str, Any]]]:
+    """The nodes from Input to Output in order, and the recurrent synapses per neuron.
+
+    Refuses anything that is not one chain once the self-recurrent synapses
+    (:func:`_recurrent_edges`) are set aside.
+    """
     nodes, succ = graph.nodes, {}
     indegree = dict.fromkeys(nodes, 0)
     for name, node in nodes.items():
@@ -136,9 +169,14 @@ def _chain(graph: Any) -> list[tuple[str, Any]]:
             if end not in nodes:
                 raise SlssnnError(f"NIR graph: edge ({a!r}, {b!r}) names an unknown node "
                                   f"'{end}'")
-        if a == b or a in _reachable(graph.edges, b):
-            raise SlssnnError(f"NIR graph: edge '{a}' -> '{b}' closes a loop: recurrence is "
-                              "not supported (netx runs feed-forward chains)")
+    recurrent = _recurrent_edges(graph)
+    skip = {r for r, _ in recurrent.values()}
+    edges = [(a, b) for a, b in dict.fromkeys(graph.edges) if a not in skip and b not in skip]
+    for a, b in edges:
+        if a == b or a in _reachable(edges, b):
+            raise SlssnnError(f"NIR graph: edge '{a}' -> '{b}' closes a loop that is not a "
+                              "neuron's own recurrent Affine/Linear (neuron -> synapse -> the "
+                              "same neuron, netx dense_rec); netx runs feed-forward chains")
         succ.setdefault(a, []).append(b)
         indegree[b] += 1
     starts = [n for n, v in nodes.items() if _kind(v) == "Input"]
@@ -157,11 +195,11 @@ def _chain(graph: Any) -> list[tuple[str, Any]]:
     if _kind(nodes[chain[-1]]) != "Output":
         raise _refuse(chain[-1], nodes[chain[-1]], "the chain from Input ends here, not in an "
                       "Output node")
-    missing = sorted(set(nodes) - set(chain))
+    missing = sorted(set(nodes) - set(chain) - skip)
     if missing:
         raise SlssnnError(f"NIR graph: node(s) {', '.join(missing)} are not on the chain from "
                           "Input to Output")
-    return [(n, nodes[n]) for n in chain]
+    return [(n, nodes[n]) for n in chain], recurrent
 
 
 def _reachable(edges: list[tuple[str, str]], start: str) -> set[str]:
@@ -177,31 +215,8 @@ def _reachable(edges: list[tuple[str, str]], start: str) -> set[str]:
     return seen
 
 
-def _pair(value: Any, name: str, node_name: str, node: Any) -> tuple[int, int]:
-    arr = np.asarray(value).reshape(-1)
-    if arr.size == 1:
-        arr = np.repeat(arr, 2)
-    if arr.size != 2 or not np.all(arr == np.round(arr)):
-        raise _refuse(node_name, node, f"{name} must be an integer or an (H, W) pair, got "
-                      f"{value!r}")
-    return int(arr[0]), int(arr[1])
-
-
 def _conv_geometry(name: str, node: Any, kernel: tuple[int, int]):
-    stride = _pair(node.stride, "stride", name, node)
-    dilation = _pair(node.dilation, "dilation", name, node)
-    padding = node.padding
-    if isinstance(padding, bytes | np.bytes_):
-        padding = padding.decode()
-    if isinstance(padding, str):
-        if padding == "valid":
-            return stride, (0, 0), dilation
-        span = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
-        if padding != "same" or stride != (1, 1) or any(s % 2 for s in span):
-            raise _refuse(name, node, f"padding {padding!r} with stride {stride} and kernel "
-                          f"{kernel} has no symmetric netx padding")
-        return stride, (span[0] // 2, span[1] // 2), dilation
-    return stride, _pair(padding, "padding", name, node), dilation
+    return conv_geometry(node, kernel, f"NIR node '{name}' ({_kind(node)})")
 
 
 def _conv_out(size: int, k: int, s: int, p: int, d: int) -> int:
@@ -316,48 +331,100 @@ def _take_neuron(items: list[tuple[str, Any]], i: int) -> tuple[_Neuron | None, 
 
 @dataclass
 class _Block:
-    """The NIR nodes that make one netx block."""
+    """The NIR nodes that make one netx block.
 
-    synapse: tuple[str, Any]
+    Either one ``synapse`` (optionally with ``flatten`` and delays), or a chain
+    of ``linear`` nodes that :func:`.nir_fold.fold_linear_chain` folds into
+    one; ``recurrent``: the neuron's own Affine/Linear loop (netx dense_rec).
+    """
+
+    synapse: tuple[str, Any] | None
     neuron: _Neuron
     flatten: bool = False
     delay_in: tuple[str, Any] | None = None
     delay_out: tuple[str, Any] | None = None
+    linear: list[tuple[str, Any]] = field(default_factory=list)
+    recurrent: tuple[str, Any] | None = None
+
+    @property
+    def synapse_nodes(self) -> list[tuple[str, Any]]:
+        """The linear nodes in front of the neuron, in order (delays included)."""
+        if self.linear:
+            return list(self.linear)
+        return [p for p in (self.delay_in, self.synapse, self.delay_out) if p]
+
+    def is_conv(self, in_shape: tuple[int, ...]) -> bool:
+        if self.linear:
+            return folds_to_conv([_kind(n) for _, n in self.linear], in_shape)
+        return _kind(self.synapse[1]) == "Conv2d"
 
 
-def _blocks(chain: list[tuple[str, Any]]) -> tuple[_Neuron | None, list[_Block]]:
+SIMPLE_BLOCK = ("Flatten?", "Delay?", "synapse", "Delay?")
+"""One synapse, as netx has it: ``[Flatten] [Delay] Conv2d|Affine|Linear [Delay]``."""
+
+
+def _simple_block(between: list[tuple[str, Any]], neuron: _Neuron) -> _Block | None:
+    """The block if ``between`` is one synapse with its flatten/delays, else None."""
+    i, flatten, delay_in = 0, False, None
+    if i < len(between) and _kind(between[i][1]) == "Flatten":
+        flatten, i = True, i + 1
+    if i < len(between) and _kind(between[i][1]) == "Delay":
+        delay_in, i = between[i], i + 1
+    if i >= len(between) or _kind(between[i][1]) not in SYNAPSE_NODES:
+        return None
+    synapse, i = between[i], i + 1
+    delay_out = None
+    if i < len(between) and _kind(between[i][1]) == "Delay":
+        delay_out, i = between[i], i + 1
+    if i != len(between):
+        return None
+    return _Block(synapse, neuron, flatten, delay_in, delay_out)
+
+
+def _blocks(chain: list[tuple[str, Any]], recurrent: dict[str, tuple[str, Any]]
+            ) -> tuple[_Neuron | None, list[_Block]]:
     """Split the chain into an optional input neuron layer and synapse+neuron blocks."""
     items = chain[1:-1]
     for name, node in items:
         if _kind(node) in REFUSED:
             raise _refuse(name, node, REFUSED[_kind(node)])
-        if _kind(node) not in SYNAPSE_NODES + NEURON_NODES + (CURRENT_NODE, "Flatten",
-                                                                "Delay"):
-            raise _refuse(name, node, "no netx equivalent; slssnn maps Conv2d, Affine, Linear, "
-                          "Flatten, Delay, IF, LIF, CubaLIF, and LI before one of these neurons")
+        if _kind(node) not in LINEAR_NODES + NEURON_NODES + (CURRENT_NODE, "Delay"):
+            raise _refuse(name, node, "no netx equivalent; slssnn maps Conv2d, SumPool2d, "
+                          "AvgPool2d, Flatten, Affine, Linear, Scale, Delay, IF, LIF, CubaLIF, "
+                          "and LI before one of these neurons")
     first, i = _take_neuron(items, 0)
+    if first is not None and first.spiking[0] in recurrent:
+        raise _refuse(*first.spiking, "a recurrent neuron right after the Input: netx's input "
+                      "layer has no synapse (put an Affine/Linear before it)")
     blocks = []
     while i < len(items):
-        flatten, delay_in = False, None
-        if _kind(items[i][1]) == "Flatten":
-            flatten, i = True, i + 1
-        if i < len(items) and _kind(items[i][1]) == "Delay":
-            delay_in, i = items[i], i + 1
-        if i >= len(items) or _kind(items[i][1]) not in SYNAPSE_NODES:
-            name, node = items[min(i, len(items) - 1)]
+        start = i
+        while i < len(items) and _kind(items[i][1]) in LINEAR_NODES + ("Delay",):
+            i += 1
+        between = items[start:i]
+        if not between:
+            name, node = items[i]
             if _kind(node) == CURRENT_NODE:
                 raise _refuse(name, node, LI_ALONE)
             raise _refuse(name, node, "expected a Conv2d, Affine or Linear here (netx blocks "
                           "are a synapse followed by neurons)")
-        synapse, i = items[i], i + 1
-        delay_out = None
-        if i < len(items) and _kind(items[i][1]) == "Delay":
-            delay_out, i = items[i], i + 1
         neuron, i = _take_neuron(items, i)
         if neuron is None:
-            raise _refuse(synapse[0], synapse[1], "must be followed by a neuron node (IF, "
-                          "LIF or CubaLIF, optionally after an LI): netx blocks end in neurons")
-        blocks.append(_Block(synapse, neuron, flatten, delay_in, delay_out))
+            raise _refuse(*between[-1], "must be followed by a neuron node (IF, LIF or "
+                          "CubaLIF, optionally after an LI): netx blocks end in neurons")
+        block = _simple_block(between, neuron)
+        if block is None:
+            delays = [p for p in between if _kind(p[1]) == "Delay"]
+            if delays:
+                raise _refuse(*delays[0], "a delay inside a chain of linear nodes that folds "
+                              "into one synapse (netx delays only a single dense synapse)")
+            block = _Block(None, neuron, linear=between)
+        block.recurrent = recurrent.get(neuron.spiking[0])
+        if block.recurrent is not None and neuron.current is not None:
+            raise _refuse(*block.recurrent, f"feeds '{neuron.spiking[0]}' past the current "
+                          f"'{neuron.current[0]}' in front of it; on Loihi the recurrent sum "
+                          "enters the current like the feed-forward one")
+        blocks.append(block)
     return first, blocks
 
 
@@ -409,6 +476,16 @@ def _passthrough_input(shape: tuple[int, ...]) -> tuple[LayerSpec, dict[str, Any
     return spec, encoding
 
 
+def _bias_node(block: _Block) -> tuple[str, Any]:
+    """The first node in front of the block's neuron that carries a non-zero bias."""
+    nodes = block.synapse_nodes + ([block.recurrent] if block.recurrent else [])
+    for name, node in nodes:
+        if _kind(node) in ("Affine", "Conv2d") and getattr(node, "bias", None) is not None \
+                and np.any(np.asarray(node.bias) != 0):
+            return name, node
+    return nodes[-1]
+
+
 def _fold(block: _Block, nf: NeuronFloat, weight: np.ndarray, bias: np.ndarray | None,
           out_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None, float]:
     """Per-step gain into the weights, thresholds (if they differ) too, v_leak into bias."""
@@ -421,9 +498,9 @@ def _fold(block: _Block, nf: NeuronFloat, weight: np.ndarray, bias: np.ndarray |
                       "finite")
     b = np.zeros(out_shape[0]) if bias is None else np.asarray(bias, np.float64).reshape(-1)
     if nf.filters_input and np.any(b != 0):
-        raise _refuse(*block.synapse, f"a synaptic bias into '{block.neuron.filter[0]}' would "
-                      "be filtered by its decaying current (time constant > dt); Loihi adds "
-                      "bias to the voltage (express it as v_leak)")
+        raise _refuse(*_bias_node(block), f"a synaptic bias into '{block.neuron.filter[0]}' "
+                      "would be filtered by its decaying current (time constant > dt); Loihi "
+                      "adds bias to the voltage (express it as v_leak)")
     expand = (-1,) + (1,) * (weight.ndim - 1)
     w = weight * gain.reshape(expand)
     total_bias = gain * b + leak
@@ -439,8 +516,19 @@ def _fold(block: _Block, nf: NeuronFloat, weight: np.ndarray, bias: np.ndarray |
     return w, (total_bias if np.any(total_bias != 0) else None), threshold
 
 
-def _block_spec(index: int, block: _Block, prev: tuple[int, ...], dt: float
-                ) -> tuple[LayerSpec, dict[str, Any]]:
+def _synapse_float(block: _Block, prev: tuple[int, ...]
+                   ) -> tuple[str, np.ndarray, np.ndarray | None, tuple[int, ...], bool,
+                              dict[str, Any], dict[str, Any] | None]:
+    """(kind, float weight, bias, output shape, flatten, geometry, fold record) of a block."""
+    if block.linear:
+        folded = fold_linear_chain(block.linear, prev)
+        fold = {"kinds": [_kind(n) for _, n in block.linear], "into": folded.kind,
+                "weight_shape": list(folded.weight.shape)}
+        if folded.kind == "conv":
+            fold.update({k: list(v) if isinstance(v, tuple) else v
+                         for k, v in folded.geometry.items()})
+        return (folded.kind, folded.weight, folded.bias, folded.shape, folded.flatten,
+                folded.geometry, fold)
     name, node = block.synapse
     weight = np.asarray(node.weight, dtype=np.float64)
     bias = getattr(node, "bias", None)
@@ -459,42 +547,90 @@ def _block_spec(index: int, block: _Block, prev: tuple[int, ...], dt: float
         out = (weight.shape[0],) + tuple(
             _conv_out(prev[1 + j], weight.shape[2 + j], stride[j], padding[j], dilation[j])
             for j in range(2))
-        kind, geometry = "conv", {"stride": stride, "padding": padding, "dilation": dilation,
-                                  "groups": groups}
-    else:
-        if len(prev) != 1 and not block.flatten:
-            raise _refuse(name, node, f"a dense layer after a {prev} layer needs a Flatten "
-                          "node before it")
-        inputs = int(np.prod(prev))
-        if weight.ndim != 2 or weight.shape[1] != inputs:
-            raise _refuse(name, node, f"weight {weight.shape} does not take the {inputs} "
-                          "inputs it receives")
-        out, kind, geometry = (weight.shape[0],), "dense", {}
+        return "conv", weight, bias, out, False, {"stride": stride, "padding": padding,
+                                                  "dilation": dilation, "groups": groups}, None
+    if len(prev) != 1 and not block.flatten:
+        raise _refuse(name, node, f"a dense layer after a {prev} layer needs a Flatten "
+                      "node before it")
+    inputs = int(np.prod(prev))
+    if weight.ndim != 2 or weight.shape[1] != inputs:
+        raise _refuse(name, node, f"weight {weight.shape} does not take the {inputs} "
+                      "inputs it receives")
+    # a Flatten of an already flat input (netx -> NIR writes one for a first dense) is a no-op
+    return "dense", weight, bias, (weight.shape[0],), block.flatten and len(prev) != 1, {}, None
+
+
+def _recurrent_float(block: _Block, kind: str, out: tuple[int, ...]
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The (N, N) float weights and bias of the block's recurrent Affine/Linear."""
+    name, node = block.recurrent
+    if kind != "dense" or block.delay_in or block.delay_out:
+        raise _refuse(name, node, "a recurrent synapse on a conv layer or a delayed dense: "
+                      "netx's dense_rec is a plain dense layer with weight_rec")
+    w_rec = np.asarray(node.weight, dtype=np.float64)
+    if w_rec.shape != (out[0], out[0]):
+        raise _refuse(name, node, f"recurrent weight {w_rec.shape} does not map the "
+                      f"{out[0]} neurons onto themselves")
+    bias = getattr(node, "bias", None) if _kind(node) == "Affine" else None
+    if bias is not None:
+        bias = np.broadcast_to(np.asarray(bias, np.float64).reshape(-1), (out[0],))
+    return w_rec, bias
+
+
+def _check_delays(block: _Block, w_int: np.ndarray, dt: float) -> np.ndarray | None:
+    if not (block.delay_in or block.delay_out):
+        return None
+    delay = np.zeros(w_int.shape, dtype=np.int64)
+    if block.delay_in:
+        steps = _delay_steps(*block.delay_in, dt)
+        if steps.size != w_int.shape[1]:
+            raise _refuse(*block.delay_in, f"{steps.size} delays for {w_int.shape[1]} inputs")
+        delay += steps.reshape(1, -1)
+    if block.delay_out:
+        steps = _delay_steps(*block.delay_out, dt)
+        if steps.size != w_int.shape[0]:
+            raise _refuse(*block.delay_out, f"{steps.size} delays for {w_int.shape[0]} "
+                          "outputs")
+        delay += steps.reshape(-1, 1)
+    if delay.max() > S.DELAY_RANGE.high:
+        raise _refuse(*block.delay_out, "input and output delays add up to more than "
+                      f"{S.DELAY_RANGE.high:g} steps")
+    return delay
+
+
+def _block_spec(index: int, block: _Block, prev: tuple[int, ...], dt: float
+                ) -> tuple[LayerSpec, dict[str, Any]]:
+    """The netx block (at ``index``, or ``index + 1`` after a flatten) and its record."""
+    kind, weight, bias, out, flatten, geometry, fold = _synapse_float(block, prev)
+    index += int(flatten)
+    inputs = int(np.prod(weight.shape[1:]))
+    if block.recurrent is not None:
+        w_rec, rec_bias = _recurrent_float(block, kind, out)
+        weight = np.hstack([weight, w_rec])
+        if rec_bias is not None:
+            bias = rec_bias if bias is None else np.asarray(bias, np.float64).reshape(-1) \
+                + rec_bias
     nf = block.neuron.read(dt)
     w, b, threshold = _fold(block, nf, weight, bias, out)
     w_int, b_int, th_int, record = _quantize(w, b, threshold)
-    delay = None
-    if block.delay_in or block.delay_out:
-        delay = np.zeros(w_int.shape, dtype=np.int64)
-        if block.delay_in:
-            steps = _delay_steps(*block.delay_in, dt)
-            if steps.size != w_int.shape[1]:
-                raise _refuse(*block.delay_in, f"{steps.size} delays for {w_int.shape[1]} "
-                              "inputs")
-            delay += steps.reshape(1, -1)
-        if block.delay_out:
-            steps = _delay_steps(*block.delay_out, dt)
-            if steps.size != w_int.shape[0]:
-                raise _refuse(*block.delay_out, f"{steps.size} delays for {w_int.shape[0]} "
-                              "outputs")
-            delay += steps.reshape(-1, 1)
-        if delay.max() > S.DELAY_RANGE.high:
-            raise _refuse(*block.delay_out, "input and output delays add up to more than "
-                          f"{S.DELAY_RANGE.high:g} steps")
-    spec = LayerSpec(index, kind, out, CubaNeuron(nf.i_decay, nf.v_decay, th_int), w_int,
-                     b_int, flatten_before=block.flatten, delay=delay, **geometry)
-    nodes = [p[0] for p in (block.delay_in, block.synapse, block.delay_out) if p]
-    nodes += block.neuron.names
+    names = [p[0] for p in block.synapse_nodes]
+    if fold is not None:
+        lost = np.flatnonzero(np.any(w.reshape(w.shape[0], -1) != 0, axis=1)
+                              & ~np.any(w_int.reshape(w.shape[0], -1) != 0, axis=1))
+        if lost.size:
+            raise SlssnnError(f"NIR nodes {' -> '.join(names)}: the folded weights span more "
+                              f"than Loihi's 8-bit weight range: {lost.size} neuron(s) of "
+                              f"'{block.neuron.spiking[0]}' lose every input when rounded")
+        record["fold"] = fold
+    w_rec_int = None
+    if block.recurrent is not None:
+        w_int, w_rec_int = w_int[:, :inputs], w_int[:, inputs:]
+        record["recurrent"] = block.recurrent[0]
+    delay = _check_delays(block, w_int, dt)
+    spec = LayerSpec(index, "dense_rec" if w_rec_int is not None else kind, out,
+                     CubaNeuron(nf.i_decay, nf.v_decay, th_int), w_int, b_int,
+                     flatten_before=flatten, delay=delay, weight_rec=w_rec_int, **geometry)
+    nodes = names + ([block.recurrent[0]] if block.recurrent else []) + block.neuron.names
     record.update({"layer": index, "nodes": nodes, "i_decay": nf.i_decay,
                    "i_decay_float": nf.i_decay_float, "v_decay": nf.v_decay,
                    "v_decay_float": nf.v_decay_float})
@@ -545,9 +681,11 @@ def graph_to_layers(graph: Any, dt: float | None = None
                     ) -> tuple[list[LayerSpec], list[dict[str, Any]], dict[str, Any] | None]:
     """(netx blocks, per-block quantization records, input encoding) of a NIR graph."""
     dt = _graph_dt(graph, dt)
-    chain = _chain(graph)
+    chain, recurrent = _chain(graph)
     shape = tuple(int(s) for s in np.asarray(chain[0][1].input_type["input"]).reshape(-1))
-    first, blocks = _blocks(chain)
+    if len(shape) in (2, 4) and shape[0] == 1:  # a leading batch axis of one (snnTorch)
+        shape = shape[1:]
+    first, blocks = _blocks(chain, recurrent)
     layers: list[LayerSpec] = []
     reports: list[dict[str, Any]] = []
     encoding = None
@@ -556,18 +694,17 @@ def graph_to_layers(graph: Any, dt: float | None = None
         record.update({"i_decay": spec.neuron.i_decay, "v_decay": spec.neuron.v_decay})
         layers.append(spec)
         reports.append(record)
-    elif blocks and _kind(blocks[0].synapse[1]) == "Conv2d":
+    elif blocks and blocks[0].is_conv(shape):
         spec, encoding = _passthrough_input(shape)
         layers.append(spec)
     if not blocks and first is None:
         raise SlssnnError("NIR graph: no neuron layer between Input and Output")
     prev, index = shape, len(layers)
     for block in blocks:
-        index += int(block.flatten)
         spec, record = _block_spec(index, block, prev, dt)
         layers.append(spec)
         reports.append(record)
-        prev, index = spec.shape, index + 1
+        prev, index = spec.shape, spec.index + 1
     return layers, reports, encoding
 
 

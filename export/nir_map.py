@@ -159,6 +159,29 @@ def _tau_ratio(tau: np.ndarray, dt: float) -> np.ndarray:
         return np.where(np.isinf(tau), 0.0, dt / tau)
 
 
+RESET_KEYS = ("reset", "reset_mode", "reset_mechanism", "reset_method")
+"""Node metadata keys an exporter may use to record a reset mode NIR 1.0 has no field for."""
+
+
+def _check_reset_mode(node, where: str) -> None:
+    """Refuse a node whose metadata records a reset other than to ``v_reset`` (e.g. subtract).
+
+    NIR 1.0 neurons reset to ``v_reset``; a subtractive reset (``v -= v_threshold``,
+    snnTorch's default) has no field, so an exporter can only say so in the node's
+    metadata. Loihi's CUBA neuron resets to zero and cannot subtract.
+    """
+    meta = getattr(node, "metadata", None) or {}
+    for key in RESET_KEYS:
+        value = meta.get(key)
+        if value is None:
+            continue
+        text = value.decode() if isinstance(value, bytes | np.bytes_) else str(value)
+        if text.strip().lower() not in ("zero", "to_zero", "reset_to_zero"):
+            raise SlssnnError(f"{where}: metadata '{key}' = {text!r}: Loihi's CUBA neuron "
+                              "resets the voltage to zero; a subtractive reset cannot be run "
+                              "on it (retrain with reset to zero)")
+
+
 def neuron_from_nir(node, name: str, dt: float) -> NeuronFloat:
     """Read a NIR IF, LIF or CubaLIF node as Loihi decays plus float gain/threshold/bias.
 
@@ -170,6 +193,7 @@ def neuron_from_nir(node, name: str, dt: float) -> NeuronFloat:
     if kind not in NEURON_NODES:
         raise SlssnnError(f"{where}: not a neuron type slssnn maps; known: "
                           + ", ".join(NEURON_NODES))
+    _check_reset_mode(node, where)
     threshold = _array(node, "v_threshold")
     reset = _array(node, "v_reset") if getattr(node, "v_reset", None) is not None else 0.0
     if np.any(reset != 0):

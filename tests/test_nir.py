@@ -376,19 +376,20 @@ def _chain(*named):
 
 
 REFUSALS = {
-    "pooling": (lambda: _chain(
+    "pooling into no neuron": (lambda: _chain(
         ("in", nir.Input(np.array([1, 4, 4]))), ("n0", nir.IF(r=np.ones((1, 4, 4)),
                                                               v_threshold=np.ones((1, 4, 4)))),
         ("pool", nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
                                padding=np.array([0, 0]))),
         ("out", nir.Output(np.array([1, 2, 2])))),
-        r"NIR node 'pool' \(SumPool2d\): pooling"),
-    "recurrence": (lambda: _graph({
+        r"NIR node 'pool' \(SumPool2d\): must be followed by a neuron node"),
+    "loop through two layers": (lambda: _graph({
         "in": nir.Input(np.array([3])), "fc": nir.Linear(weight=np.eye(3)),
         "lif": _lif((3,), 1e-3, 1.0), "rec": nir.Linear(weight=np.eye(3)),
-        "out": nir.Output(np.array([3]))},
-        [("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "out")]),
-        r"closes a loop: recurrence is not supported"),
+        "lif2": _lif((3,), 1e-3, 1.0), "out": nir.Output(np.array([3]))},
+        [("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif2"), ("lif2", "fc"),
+         ("lif2", "out")]),
+        r"closes a loop that is not a neuron's own recurrent Affine/Linear"),
     "v_reset": (lambda: _chain(
         ("in", nir.Input(np.array([3]))), ("fc", nir.Linear(weight=np.eye(3))),
         ("if", nir.IF(r=np.ones(3), v_threshold=np.ones(3), v_reset=np.full(3, -0.5))),
