@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from slssnn.errors import SlssnnError
@@ -45,7 +44,6 @@ from slssnn.training.graded_synapse import (
     netx_recurrent_weights,
 )
 from slssnn.training.neuron import run_cuba, run_cuba_constant
-from slssnn.training.stcb import wrap_conv_accum
 from slssnn.training.synapse import dendritic_sums, sum_bounds
 
 from .layer_neurons import DEFAULT_SPIKE_EXP, kind_of
@@ -54,23 +52,9 @@ FLOAT32_EXACT = 1 << 24
 """Integers below 2**24 in magnitude are exact in float32, and so are their sums."""
 
 
-def _synapse(spec: LayerSpec, spikes: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Dendritic sums of a block for a batch of binary spikes (int64 in, int64 out).
-
-    The fast path of :func:`run_windows`: ``weight`` is the file's integers in
-    float32 (exact while every partial sum stays below 2**24, checked by
-    :func:`_float32_exact`). :class:`Emulator` uses :mod:`~slssnn.training.graded_synapse`,
-    which also follows netx's weight scaling and graded messages.
-    """
-    x = spikes.to(weight.dtype)
-    if spec.type == "conv":
-        accum = F.conv2d(x, weight, None, spec.stride, spec.padding, spec.dilation, spec.groups)
-        return wrap_conv_accum(accum.round().to(torch.int64))
-    return (x.flatten(1) @ weight.T).round().to(torch.int64)  # (B, N)
-
-
 def _float32_exact(spec: LayerSpec) -> bool:
-    """Whether every dendritic sum of binary spikes through ``spec`` stays below 2**24."""
+    """Whether every dendritic sum of binary spikes through ``spec`` stays below 2**24
+    (so that :func:`dendritic_sums` is exact on every path it may take)."""
     worst = np.abs(spec.weight).reshape(spec.weight.shape[0], -1).sum(axis=1).max()
     return bool(worst < FLOAT32_EXACT)
 
