@@ -245,10 +245,11 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
         from slssnn.training.datasets import DATASETS
 
         metadata = read_network(args.network).metadata
-        named = metadata.get("dataset")
+        trained = metadata.get("provenance", {}).get("train_config", {})
+        named = trained.get("dataset", metadata.get("dataset"))
         if named not in DATASETS:
             what = ("has no slssnn metadata" if not metadata
-                    else f"was trained on dataset {named!r}, which slssnn does not know")
+                    else f"was trained on {named!r}, not a dataset slssnn knows by name")
             raise SlssnnError(f"network {args.network} {what}; give --dataset NAME or "
                               "--data FILE.npz")
         args.dataset = named
