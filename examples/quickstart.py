@@ -2,6 +2,7 @@ import torch
 
 import slssnn
 
+torch.manual_seed(0)  # initial weights and shuffling
 data = slssnn.load_dataset("digits")  # or "my_data.npz", or slssnn.dataset_from_arrays(...)
 config = slssnn.ModelConfig(
     name="tiny", input_shape=(1, 8, 8), num_classes=10, timesteps=4,

@@ -403,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def data_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", default=None, metavar="DIR",
-                       help="folder with the dataset's official files (README table); "
+                       help="folder with the dataset's official files (docs/datasets.md); "
                             "digits and digits-dvs need none")
         p.add_argument("--download", action="store_true",
                        help="first download the official files into --data-dir (needs "

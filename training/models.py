@@ -42,7 +42,7 @@ DIGITS_OUTPUT_CLAMP_SLOPE = 0.02
 def digits_config(timesteps: int) -> ModelConfig:
     """The conv STCB network for scikit-learn's 8x8 digits (strided downsampling).
 
-    The recipe (measured over seeds 0-2 with ``bench/digits_sweep.py``; README,
+    The recipe (measured over seeds 0-2 with ``bench/digits_sweep.py``; docs/datasets.md,
     "The digits network"):
 
     - the input layer gets the pixel value (0..16) as current on every step
