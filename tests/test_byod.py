@@ -230,3 +230,15 @@ def test_import_slssnn_is_light_and_never_imports_lava():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) >= 11
+
+
+def test_event_frames_of_any_numeric_dtype_holding_0_and_1_are_taken():
+    arrays = event_arrays()
+    floats = {k: v.astype(np.float32) if k.startswith("x") else v for k, v in arrays.items()}
+    data = dataset_from_arrays(floats, name="floats")
+    assert data.kind == "events" and data.train.images.dtype == torch.uint8
+    assert torch.equal(data.train.images, torch.from_numpy(arrays["x_train"]))
+    floats["x_test"] = floats["x_test"] * 0.5
+    with pytest.raises(SlssnnError, match="floats: key 'x_test': event frames must be 0/1, "
+                                          "found 0.5"):
+        dataset_from_arrays(floats, name="floats")

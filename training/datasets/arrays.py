@@ -3,8 +3,9 @@
 The arrays are ``x_train``, ``y_train``, ``x_test`` and ``y_test``:
 
 - images: uint8 ``(N, H, W)`` (one channel) or ``(N, C, H, W)``, pixels 0..255;
-- event frames: ``(N, T, C, H, W)`` uint8 or bool, 0/1 (C = 2 for ON/OFF
-  polarity), already binned into the model's T steps, one frame per step;
+- event frames: ``(N, T, C, H, W)``, 0/1 (uint8 or bool; any integer or float dtype
+  holding only 0 and 1 is taken too; C = 2 for ON/OFF polarity), already binned
+  into the model's T steps, one frame per step;
 - labels: integers ``(N,)``, 0 .. classes - 1.
 
 Every problem is one line naming the key: a missing or unknown key, a wrong
@@ -109,10 +110,12 @@ def _check_samples(name: str, key: str, x: np.ndarray, timesteps: int | None) ->
         if x.dtype != np.uint8:
             raise SlssnnError(f"{where}: images must be uint8 (pixels 0..255), got {x.dtype}")
         return IMAGE
-    if x.dtype not in (np.uint8, np.bool_):
-        raise SlssnnError(f"{where}: event frames must be uint8 or bool (0/1), got {x.dtype}")
-    if x.dtype == np.uint8 and x.max() > 1:
-        raise SlssnnError(f"{where}: event frames must be 0/1, found {int(x.max())} "
+    if x.dtype.kind not in "biuf":
+        raise SlssnnError(f"{where}: event frames must be numbers 0/1 (uint8, bool, any "
+                          f"integer or float), got {x.dtype}")
+    bad = x[(x != 0) & (x != 1)]
+    if bad.size:
+        raise SlssnnError(f"{where}: event frames must be 0/1, found {bad.flat[0].item()!r} "
                           "(one spike per pixel, polarity and frame)")
     if timesteps is not None and x.shape[1] != timesteps:
         raise SlssnnError(f"{where} has {x.shape[1]} event frames per sample (axis 1), the "
