@@ -27,11 +27,12 @@ torch is imported only by ``workload`` and when measuring.
 
 from .devices import Constant, DeviceModel, Formula, Term, builtin_models, load_device_model
 from .estimate import estimate, per_inference_counts
-from .report import build_report, format_summary, write_report
+from .report import build_report, energy_report, format_summary, write_report
 from .runfile import load_run, validate_run
 
 __all__ = [
-    "Constant", "DeviceModel", "Formula", "Term", "build_report", "builtin_models", "estimate",
+    "Constant", "DeviceModel", "Formula", "Term", "build_report", "builtin_models", "energy_report",
+    "estimate",
     "format_summary", "load_device_model", "load_run", "per_inference_counts", "validate_run",
     "write_report",
 ]

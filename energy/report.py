@@ -138,6 +138,27 @@ def write_report(run_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
             "files": {k: str(v) for k, v in files.items()}}
 
 
+def energy_report(run: dict[str, Any] | str | os.PathLike[str], out_dir: str | os.PathLike[str],
+                  models: Sequence[DeviceModel] | None = None) -> dict[str, Any]:
+    """The energy report of one run record (a dict from ``run_network``, or its JSON file).
+
+    A record in memory is first written to ``out_dir/run.json`` (the report refers to
+    that file); then :func:`write_report` writes ``energy.json``, ``energy.md`` and
+    ``energy.png`` into ``out_dir`` and its summary is returned (J per inference per
+    estimate under the built-in models, or ``models``).
+    """
+    if isinstance(run, dict):
+        out = Path(out_dir)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SlssnnError(f"energy output folder {out}: cannot create it "
+                              f"({exc.__class__.__name__})") from exc
+        write_json(out / "run.json", run)
+        run = out / "run.json"
+    return write_report(run, out_dir, models)
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """The summary from :func:`write_report` as a few lines for the terminal."""
     lines = [f"energy of {summary['network']} (counts from {summary['backend']}, "

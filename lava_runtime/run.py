@@ -21,7 +21,7 @@ import torch
 
 from slssnn.errors import SlssnnError
 from slssnn.export.netx_reader import NetxNetwork, read_network
-from slssnn.training.datasets import EVENTS, Split, load_dataset
+from slssnn.training.datasets import EVENTS, Dataset, Split, load_dataset
 from slssnn.training.models import SpikingNet, input_currents, predict
 
 from .activity import layer_activity
@@ -57,10 +57,15 @@ def make_record(backend: str, net: NetxNetwork, dataset: str, split: Split,
     }
 
 
-def _network_inputs(net: NetxNetwork, dataset: str, limit: int | None,
+DataSource = str | Dataset
+"""What a run takes: a dataset name, the path of a ``.npz`` data file, or a loaded
+:class:`Dataset` (e.g. :func:`slssnn.training.datasets.dataset_from_arrays`)."""
+
+
+def _network_inputs(net: NetxNetwork, dataset: DataSource, limit: int | None,
                     data_dir: str | os.PathLike[str] | None = None
                     ) -> tuple[Split, np.ndarray, int]:
-    """The split to run, its input currents and T.
+    """The test split to run, its input currents and T.
 
     Currents are ``(N, *input_shape)`` for images (the same every step) or
     ``(N, T, *input_shape)`` for event frames (one per step; the dataset is
@@ -73,14 +78,17 @@ def _network_inputs(net: NetxNetwork, dataset: str, limit: int | None,
     if net.layers[0].type != "input":
         raise SlssnnError(f"network {net.path}: layer 0 must be an input layer to run a dataset")
     timesteps = int(meta["timesteps"])
-    data = load_dataset(dataset, data_dir, timesteps)
+    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, data_dir, timesteps)
     kind = meta.get("model_config", {}).get("input_kind", "current")
     if (kind == "events") != (data.kind == EVENTS):
         raise SlssnnError(f"network {net.path}: input kind {kind!r} cannot run dataset "
-                          f"{dataset!r} ({data.kind} data)")
+                          f"{data.name!r} ({data.kind} data)")
+    if data.kind == EVENTS and data.test.images.shape[1] != timesteps:
+        raise SlssnnError(f"dataset {data.name!r}: {data.test.images.shape[1]} event frames "
+                          f"per sample, network {net.path} runs T={timesteps} steps")
     if tuple(data.input_shape) != tuple(net.input_shape):
         raise SlssnnError(f"network {net.path}: input shape {net.input_shape} does not match "
-                          f"dataset {dataset!r} {data.input_shape}")
+                          f"dataset {data.name!r} {data.input_shape}")
     split = data.test
     if limit is not None:
         if limit < 1:
@@ -90,13 +98,14 @@ def _network_inputs(net: NetxNetwork, dataset: str, limit: int | None,
     return split, currents, timesteps
 
 
-def run_network(net_path: str | os.PathLike[str], dataset: str, backend: str = "lava",
+def run_network(net_path: str | os.PathLike[str], dataset: DataSource, backend: str = "lava",
                 limit: int | None = None,
                 on_progress: Callable[[int, int], None] | None = None,
                 timeout: float | None = None,
                 data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Run the test split of ``dataset`` (read from ``data_dir``) through the network file
-    on ``backend``.
+    """Run the test split of ``dataset`` (a name, read from ``data_dir``; a ``.npz`` data
+    file; or a :class:`Dataset`) through the network file on ``backend``; return the run
+    record (module docstring).
 
     ``timeout`` (seconds) bounds a Lava run; the emulator ignores it.
     """
@@ -116,10 +125,15 @@ def run_network(net_path: str | os.PathLike[str], dataset: str, backend: str = "
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
         spikes = run_windows(net, currents, timesteps, device=device, stepwise=stepwise)
-    return make_record(backend, net, dataset, split, spikes, time.perf_counter() - started)
+    return make_record(backend, net, _name(dataset), split, spikes,
+                       time.perf_counter() - started)
 
 
-def pytorch_record(model: SpikingNet, net_path: str | os.PathLike[str], dataset: str,
+def _name(dataset: DataSource) -> str:
+    return dataset.name if isinstance(dataset, Dataset) else str(dataset)
+
+
+def pytorch_record(model: SpikingNet, net_path: str | os.PathLike[str], dataset: DataSource,
                    limit: int | None = None, batch_size: int = 128,
                    data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The same record from the PyTorch evaluation of the quantized model (backend 'pytorch')."""
@@ -133,7 +147,8 @@ def pytorch_record(model: SpikingNet, net_path: str | os.PathLike[str], dataset:
             _, trace = model(split.images[start:start + batch_size])
             per_layer.append([t.transpose(0, 1).to(torch.int8).numpy() for t in trace])
     spikes = [np.concatenate(parts) for parts in zip(*per_layer, strict=True)]
-    return make_record("pytorch", net, dataset, split, spikes, time.perf_counter() - started)
+    return make_record("pytorch", net, _name(dataset), split, spikes,
+                       time.perf_counter() - started)
 
 
 def load_input_array(path: str | os.PathLike[str]) -> np.ndarray:

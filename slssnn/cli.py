@@ -71,50 +71,92 @@ def _progress_bar(desc: str, unit: str):  # -> callable(done, total)
 
 
 def _timesteps(args: argparse.Namespace) -> int:
-    """``--timesteps``, or the T the dataset's model is meant for (README table)."""
+    """``--timesteps``, or the T the dataset's model is meant for (docs/datasets.md)."""
     from slssnn.training.zoo import DEFAULT_TIMESTEPS
 
     return args.timesteps if args.timesteps is not None else DEFAULT_TIMESTEPS.get(args.dataset, 4)
 
 
-def _prepare_training(args: argparse.Namespace) -> int:
-    """Before any training: refuse an unknown dataset or a model that cannot be exported to
-    netx (the untrained model is exported to a temporary file), fetch files on
-    ``--download``. Returns T."""
+def _data_source(args: argparse.Namespace) -> str:
+    """The dataset a command reads: ``--data FILE.npz`` (its path) or ``--dataset NAME``."""
+    if getattr(args, "data", None) is not None:
+        from slssnn.training.datasets import is_data_file
+
+        if not is_data_file(args.data):
+            raise SlssnnError(f"--data {args.data}: expected a .npz file (x_train, y_train, "
+                              "x_test, y_test; docs/datasets.md)")
+        return args.data
+    return args.dataset
+
+
+def _model_timesteps(args: argparse.Namespace, model: Any, data: Any) -> int:
+    """T of a run: the model file's, else a data file's event frames', else ``--timesteps`` or
+    the default; a ``--timesteps`` that contradicts the model file is refused."""
+    from slssnn.training.datasets import EVENTS, is_data_file
+    from slssnn.training.zoo import DATA_FILE_TIMESTEPS
+
+    if model is not None:
+        if args.timesteps is not None and args.timesteps != model.timesteps:
+            raise SlssnnError(f"--timesteps {args.timesteps} differs from model file "
+                              f"{args.model}: field 'timesteps' is {model.timesteps}")
+        return model.timesteps
+    if is_data_file(args.dataset):
+        if args.timesteps is not None:
+            return args.timesteps
+        return data.train.images.shape[1] if data.kind == EVENTS else DATA_FILE_TIMESTEPS
+    return _timesteps(args)
+
+
+def _prepare_training(args: argparse.Namespace, **options: Any) -> Any:
+    """Before any training: resolve the data (``--dataset`` / ``--data``), the model
+    (``--model`` or the dataset's) and T; refuse an unknown dataset, a malformed data or
+    model file, a model that does not fit the data, or one that cannot be exported to
+    netx (the untrained model is exported to a temporary file); fetch files on
+    ``--download``. Returns the run's TrainConfig (``options`` go into it)."""
     import tempfile
 
     from slssnn.export.netx_writer import export_network
-    from slssnn.training.datasets import check_name, fetch
-    from slssnn.training.models import MODEL_CONFIGS, build_model
+    from slssnn.training.datasets import check_name, fetch, is_data_file, load_dataset
+    from slssnn.training.models import MODEL_CONFIGS, build_model, load_model_config
+    from slssnn.training.trainer import TrainConfig, resolve_model_config
+    from slssnn.training.zoo import check_fits
 
+    args.dataset = _data_source(args)
     check_name(args.dataset)
-    if args.dataset not in MODEL_CONFIGS:
-        raise SlssnnError(f"no model for dataset {args.dataset!r}; models: "
-                          + ", ".join(sorted(MODEL_CONFIGS)))
-    timesteps = _timesteps(args)
+    model = load_model_config(args.model) if args.model else None
+    if model is None and not is_data_file(args.dataset) and args.dataset not in MODEL_CONFIGS:
+        raise SlssnnError(f"no model for dataset {args.dataset!r}; give --model MODEL.json "
+                          "(models: " + ", ".join(sorted(MODEL_CONFIGS)) + ")")
+    data = None
+    if is_data_file(args.dataset):  # small enough to check in full before training
+        data = load_dataset(args.dataset, None, model.timesteps if model else args.timesteps)
+    timesteps = _model_timesteps(args, model, data)
+    config = TrainConfig(dataset=args.dataset, timesteps=timesteps, epochs=args.epochs,
+                         seed=args.seed, data_dir=args.data_dir, out_dir=str(args.out),
+                         model=model.to_dict() if model else None, **options)
+    model_config = resolve_model_config(config, data)
+    if data is not None:
+        check_fits(model_config, data)
     with tempfile.TemporaryDirectory(prefix="slssnn-preflight-") as tmp:
         try:
-            model = build_model(MODEL_CONFIGS[args.dataset](timesteps))
-            export_network(model, Path(tmp) / "untrained.net")
+            export_network(build_model(model_config), Path(tmp) / "untrained.net")
         except (SlssnnError, ValueError) as exc:
-            raise SlssnnError(f"model {args.dataset!r} cannot be exported to netx, refused "
-                              f"before training: {exc}") from exc
+            raise SlssnnError(f"model {model_config.name!r} cannot be exported to netx, "
+                              f"refused before training: {exc}") from exc
     if args.download:
         fetch(args.dataset, args.data_dir)
-    return timesteps
+    return config
 
 
 # --- stages -------------------------------------------------------------------------------
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from slssnn.training.distributed import is_main_process
-    from slssnn.training.trainer import TrainConfig, train
+    from slssnn.training.trainer import train
 
     out = _output_dir(args.out)
-    timesteps = _prepare_training(args)
-    config = TrainConfig(dataset=args.dataset, timesteps=timesteps, epochs=args.epochs,
-                         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         data_dir=args.data_dir, out_dir=str(out), **_trainer_options(args))
+    config = _prepare_training(args, batch_size=args.batch_size, lr=args.lr,
+                               **_trainer_options(args))
     result = train(config, resume=args.resume)
     if is_main_process():  # under torchrun, rank 0 reports
         print(f"quantized test accuracy (PyTorch): "
@@ -199,16 +241,19 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
     out = _output_file(args.output)
     if args.input is not None:
         return _run_input(args, out)
+    args.dataset = _data_source(args)
     if args.dataset is None:
         from slssnn.export.netx_reader import read_network
         from slssnn.training.datasets import DATASETS
 
         metadata = read_network(args.network).metadata
-        named = metadata.get("dataset")
+        trained = metadata.get("provenance", {}).get("train_config", {})
+        named = trained.get("dataset", metadata.get("dataset"))
         if named not in DATASETS:
             what = ("has no slssnn metadata" if not metadata
-                    else f"was trained on dataset {named!r}, which slssnn does not know")
-            raise SlssnnError(f"network {args.network} {what}; give --dataset NAME")
+                    else f"was trained on {named!r}, not a dataset slssnn knows by name")
+            raise SlssnnError(f"network {args.network} {what}; give --dataset NAME or "
+                              "--data FILE.npz")
         args.dataset = named
     if args.download:
         from slssnn.training.datasets import fetch
@@ -228,8 +273,8 @@ def _run_input(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     from slssnn.atomic import write_json
     from slssnn.lava_runtime.run import load_input_array, run_input
 
-    if args.dataset is not None:
-        raise SlssnnError("give either --input or --dataset, not both")
+    if args.dataset is not None or getattr(args, "data", None) is not None:
+        raise SlssnnError("give either --input or --dataset/--data, not both")
     record = run_input(args.network, load_input_array(args.input), args.backend,
                        source=f"input {args.input}", num_layers=args.num_layers,
                        spike_exp=args.spike_exp, reset_interval=args.reset_interval,
@@ -309,13 +354,12 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
     from slssnn.export.netx_writer import export_network
     from slssnn.lava_runtime.run import pytorch_record, run_network
     from slssnn.training.checkpoint import load_checkpoint
-    from slssnn.training.trainer import TrainConfig, train
+    from slssnn.training.trainer import train
 
     out = _output_dir(args.out)
-    timesteps = _prepare_training(args)
-    print(f"[1/4] train {args.dataset}, T={timesteps}")
-    train(TrainConfig(dataset=args.dataset, timesteps=timesteps, epochs=args.epochs,
-                      seed=args.seed, data_dir=args.data_dir, out_dir=str(out)))
+    config = _prepare_training(args)
+    print(f"[1/4] train {args.dataset}, T={config.timesteps}")
+    train(config)
     model, record = load_checkpoint(out / "checkpoint.pt")
     print("[2/4] export netx HDF5")
     net_path = out / "network.net"
@@ -389,18 +433,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     def data_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", default=None, metavar="DIR",
-                       help="folder with the dataset's official files (README table); "
+                       help="folder with the dataset's official files (docs/datasets.md); "
                             "digits and digits-dvs need none")
         p.add_argument("--download", action="store_true",
                        help="first download the official files into --data-dir (needs "
                             "torchvision and network; fashion-mnist, cifar10, cifar100)")
 
+    def data_source(p: argparse.ArgumentParser, dataset_help: str, default: str | None) -> None:
+        group = p.add_mutually_exclusive_group()
+        group.add_argument("--dataset", default=default, help=dataset_help)
+        group.add_argument("--data", default=None, metavar="FILE.npz",
+                           help="your own data: arrays x_train, y_train, x_test, y_test "
+                                "(images uint8 (N,H,W) or (N,C,H,W), event frames "
+                                "(N,T,2,H,W) 0/1; docs/datasets.md)")
+
     def common_train(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--dataset", default="digits",
-                       help="dataset to train on (default: digits, bundled with scikit-learn)")
+        data_source(p, "dataset to train on (default: digits, bundled with scikit-learn)",
+                    "digits")
+        p.add_argument("--model", default=None, metavar="MODEL.json",
+                       help="your own network: a ModelConfig as JSON (input shape, classes, "
+                            "T, layers; docs/datasets.md); default: the dataset's own")
         p.add_argument("--timesteps", "-T", type=_positive_int, default=None,
                        help="time steps T per sample; event data is binned into T frames "
-                            "(default: the T of the dataset's model, README table; 4 for digits)")
+                            "(default: the model file's, else the T of the dataset's model, "
+                            "docs/datasets.md; 4 for digits and image data files)")
         data_options(p)
         p.add_argument("--epochs", type=_positive_int, default=30,
                        help="training epochs (default: 30)")
@@ -479,9 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "default 6)")
     p.add_argument("--reset-interval", type=_positive_int, default=None, metavar="STEPS",
                    help="with --input: reset LIF state every STEPS steps (netx's reset_interval)")
-    p.add_argument("--dataset", default=None,
-                   help="dataset whose test split to run (default: the network's own, from its "
-                        "metadata)")
+    data_source(p, "dataset whose test split to run (default: the network's own, from its "
+                   "metadata)", None)
     data_options(p)
     p.add_argument("--backend", default="lava", choices=("lava", "emulator"),
                    help="engine: lava (Lava's CPU simulator, the reference) or emulator "

@@ -17,6 +17,9 @@ def read_json(path: str | os.PathLike[str], what: str) -> Any:
         return json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise SlssnnError(f"{what} {path}: no such file") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except json.JSONDecodeError as exc:
+        raise SlssnnError(f"{what} {path}: not a readable JSON file (JSONDecodeError: "
+                          f"{exc.msg} at line {exc.lineno}, column {exc.colno})") from exc
+    except (OSError, UnicodeDecodeError) as exc:
         raise SlssnnError(f"{what} {path}: not a readable JSON file "
                           f"({exc.__class__.__name__})") from exc

@@ -24,8 +24,10 @@ def random_net(timesteps: int = 5, bias: bool = True, v_decay: int = 512,
                input_shape: tuple[int, int, int] = (2, 7, 7)) -> SpikingNet:
     """A network with several conv layers, bias and leak, tuned to spike everywhere."""
     torch.manual_seed(seed)
-    config = ModelConfig(name="test", input_shape=input_shape, num_classes=5,
-                         timesteps=timesteps, layers=layers or CONV_NET_LAYERS,
+    layers = layers or CONV_NET_LAYERS
+    config = ModelConfig(name="test", input_shape=input_shape,
+                         num_classes=layers[-1].get("out_features", 5),
+                         timesteps=timesteps, layers=layers,
                          input_scale=4.0, input_threshold=20, v_decay=v_decay, bias=bias,
                          initial_threshold=0.3)
     model = build_model(config)

@@ -124,7 +124,7 @@ def test_cli_refuses_unknown_and_unexportable_models_before_training(tmp_path, m
         config.layers.insert(1, {"type": "pool", "kernel": 2})
         return config
 
-    for bad, field in ((unexportable, "vDecay"), (pooled, "unknown layer type 'pool'")):
+    for bad, field in ((unexportable, "field 'v_decay'"), (pooled, "unknown layer type 'pool'")):
         monkeypatch.setitem(MODEL_CONFIGS, "digits", bad)
         assert cli.main(["train", "--dataset", "digits", "--epochs", "1", "--out", str(out)]) == 2
         err = capsys.readouterr().err

@@ -121,7 +121,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[SpikingNet, dict[str,
     path = Path(path)
     payload = _read(path)
     try:
-        model = build_model(ModelConfig.from_dict(payload["model_config"]))
+        config = ModelConfig.from_dict(payload["model_config"])
+    except (KeyError, SlssnnError) as exc:
+        raise SlssnnError(f"checkpoint {path}: field 'model_config': {exc}") from exc
+    try:
+        model = build_model(config)
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, RuntimeError) as exc:
         raise SlssnnError(f"checkpoint {path}: model does not match its config ({exc})"

@@ -11,87 +11,23 @@ file's metadata, and :func:`build_model` is the only way to build a network.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
 import torch
 from torch import nn
 
 from slssnn.errors import SlssnnError
 
-from .fixed_point import (
-    DECAY_MAX,
-    DECAY_MIN,
-    DECAY_UNITY,
-    I_DECAY_MIN,
-    INPUT_CURRENT_MAX,
-    THRESHOLD_MAX,
-    check_range,
+from .fixed_point import DECAY_UNITY, INPUT_CURRENT_MAX
+from .model_config import (  # noqa: F401  (re-exported: the historical home of these names)
+    BLOCK_OPTIONS,
+    INPUT_KINDS,
+    LAYER_KEYS,
+    LAYER_TYPES,
+    ModelConfig,
+    load_model_config,
+    validate_config,
 )
 from .neuron import CubaParams, run_cuba, run_cuba_constant
 from .stcb import STCB, NeuronConfig
-
-LAYER_TYPES = ("conv", "flatten", "dense")
-INPUT_KINDS = ("current", "events")
-BLOCK_OPTIONS = ("i_decay", "v_decay", "train_threshold", "batch_norm", "clamp_slope")
-"""Per-block options of a conv or dense layer spec (see :class:`ModelConfig`)."""
-LAYER_KEYS = {
-    "conv": ("type", "out_channels", "kernel", "stride", "padding", "dilation", "groups",
-             *BLOCK_OPTIONS),
-    "dense": ("type", "out_features", *BLOCK_OPTIONS),
-    "flatten": ("type",),
-}
-
-
-@dataclass
-class ModelConfig:
-    """Everything needed to rebuild a network (stored in checkpoints and files).
-
-    ``input_shape`` is (C, H, W); ``layers`` a list of dicts, each
-    ``{"type": "conv", "out_channels", "kernel", "stride", "padding"[, "dilation",
-    "groups"]}``,
-    ``{"type": "flatten"}`` or ``{"type": "dense", "out_features"}``.
-    A conv or dense spec may also set its block's options (docs/method.md):
-    ``"v_decay"`` / ``"i_decay"`` (CUBA decays in 1/4096 per step; default
-    the config-wide ``v_decay`` / ``i_decay``: ``v_decay = 0`` is IF, ``> 0``
-    leaky), ``"train_threshold"`` (default True; False keeps the threshold
-    frozen at ``initial_threshold``), ``"batch_norm"`` (default False:
-    batch norm after the synapse in training, folded into weight and bias
-    at export) and ``"clamp_slope"`` (default 0: slope of the equivalent
-    gradient outside [0, T]; training only, nothing is exported).
-    The input layer receives ``round(pixel * input_scale)`` as current on
-    each of the ``timesteps`` steps and fires at ``v > input_threshold``.
-    ``input_kind`` is ``"current"`` (a static image, the same current every
-    step) or ``"events"`` (T binary spike frames ``(T, 2, H, W)`` per sample:
-    each event is a current ``input_scale > input_threshold`` at its step,
-    and with ``i_decay = 4096`` the input layer fires exactly at that step).
-    """
-
-    name: str
-    input_shape: tuple[int, int, int]
-    num_classes: int
-    timesteps: int
-    layers: list[dict[str, Any]]
-    input_scale: float = 1.0
-    input_threshold: int = 8
-    i_decay: int = 4096
-    v_decay: int = 0
-    bias: bool = False
-    initial_threshold: float = 1.0
-    input_kind: str = "current"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["input_shape"] = list(self.input_shape)
-        return d
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> ModelConfig:
-        d = dict(d)
-        d["input_shape"] = tuple(d["input_shape"])
-        return ModelConfig(**d)
-
 
 DIGITS_INPUT_I_DECAY = 2048
 """Digits input layer: current decay 1/2 per step (synaptic memory), see :func:`digits_config`."""
@@ -106,7 +42,7 @@ DIGITS_OUTPUT_CLAMP_SLOPE = 0.02
 def digits_config(timesteps: int) -> ModelConfig:
     """The conv STCB network for scikit-learn's 8x8 digits (strided downsampling).
 
-    The recipe (measured over seeds 0-2 with ``bench/digits_sweep.py``; README,
+    The recipe (measured over seeds 0-2 with ``bench/digits_sweep.py``; docs/datasets.md,
     "The digits network"):
 
     - the input layer gets the pixel value (0..16) as current on every step
@@ -262,64 +198,6 @@ def predict(counts: torch.Tensor) -> torch.Tensor:
     must not break a tie.
     """
     return torch.argmax(torch.round(counts), dim=-1)
-
-
-def validate_config(config: ModelConfig) -> None:
-    """Refuse a config netx could not run, naming the field."""
-    if config.timesteps < 1:
-        raise SlssnnError(f"timesteps must be >= 1, got {config.timesteps}")
-    check_range("input_threshold", config.input_threshold, 0, THRESHOLD_MAX)
-    _check_input_kind(config)
-    flat = False
-    for i, spec in enumerate(config.layers):
-        kind = spec.get("type")
-        if kind not in LAYER_TYPES:
-            raise SlssnnError(f"layer {i}: unknown layer type {kind!r}; known: "
-                              + ", ".join(LAYER_TYPES))
-        if kind == "conv" and flat:
-            raise SlssnnError(f"layer {i}: conv after flatten is not supported")
-        if kind == "dense" and not flat:
-            raise SlssnnError(f"layer {i}: dense needs a 'flatten' layer before it")
-        if kind == "flatten" and flat:
-            raise SlssnnError(f"layer {i}: a second 'flatten' is not supported")
-        flat = flat or kind == "flatten"
-        unknown = sorted(set(spec) - set(LAYER_KEYS[kind]))
-        if unknown:
-            raise SlssnnError(f"layer {i}: unknown field {unknown[0]!r} for {kind}; known: "
-                              + ", ".join(LAYER_KEYS[kind]))
-        _check_block_options(i, spec)
-
-
-def _check_block_options(i: int, spec: dict[str, Any]) -> None:
-    """Refuse a block option netx could not export, naming the layer and field."""
-    for key, low in (("i_decay", I_DECAY_MIN), ("v_decay", DECAY_MIN)):
-        if key in spec:
-            value = spec[key]
-            if isinstance(value, bool) or not isinstance(value, int) \
-                    or not low <= value <= DECAY_MAX:
-                raise SlssnnError(f"layer {i}: field {key!r} must be an integer in "
-                                  f"[{low}, {DECAY_MAX}] (1/4096 per step), got {value!r}")
-    slope = spec.get("clamp_slope", 0.0)
-    if isinstance(slope, bool) or not isinstance(slope, int | float) or not 0 <= slope <= 1:
-        raise SlssnnError(f"layer {i}: field 'clamp_slope' must be a number in [0, 1], "
-                          f"got {slope!r}")
-    for key in ("train_threshold", "batch_norm"):
-        if key in spec and not isinstance(spec[key], bool):
-            raise SlssnnError(f"layer {i}: field {key!r} must be true or false, "
-                              f"got {spec[key]!r}")
-
-
-def _check_input_kind(config: ModelConfig) -> None:
-    """An event input layer must fire exactly at each event's step (a pass-through)."""
-    from .fixed_point import DECAY_UNITY
-
-    if config.input_kind not in INPUT_KINDS:
-        raise SlssnnError(f"field 'input_kind': unknown {config.input_kind!r}; known: "
-                          + ", ".join(INPUT_KINDS))
-    if config.input_kind == "events" and (config.i_decay != DECAY_UNITY
-                                          or config.input_scale <= config.input_threshold):
-        raise SlssnnError("field 'input_kind': 'events' needs i_decay = 4096 and input_scale > "
-                          "input_threshold, so that the input layer fires exactly at each event")
 
 
 def build_model(config: ModelConfig) -> SpikingNet:

@@ -38,10 +38,10 @@ from slssnn.errors import SlssnnError
 
 from . import distributed
 from .checkpoint import capture_rng_state, load_resume_state, restore_rng_state, save_checkpoint
-from .datasets import Dataset, Split, load_dataset
+from .datasets import Dataset, Split, is_data_file, load_dataset
 from .heap import keep_heap
-from .models import MODEL_CONFIGS, SpikingNet, build_model, predict
-from .zoo import check_fits
+from .models import MODEL_CONFIGS, ModelConfig, SpikingNet, build_model, predict
+from .zoo import check_fits, data_file_config
 
 OPTIMIZERS = ("adamw", "sgd")
 EVAL_BATCH = 256
@@ -59,9 +59,13 @@ class TrainConfig:
     global batch into that many contiguous parts whose gradients are summed
     in order: under torchrun it is the number of processes (the default);
     one process given the same number reproduces a torchrun run bit for bit.
+    ``dataset`` is a registered name or the path of a ``.npz`` data file; ``model``
+    a :class:`ModelConfig` as a dict (the contents of ``--model MODEL.json``), or None
+    for the dataset's own network (:func:`resolve_model_config`).
     """
 
     dataset: str = "digits"
+    model: dict[str, Any] | None = None
     timesteps: int = 4
     epochs: int = 30
     batch_size: int = 32
@@ -149,9 +153,9 @@ def _check(config: TrainConfig) -> None:
         raise SlssnnError(f"--epochs must be >= 1, got {config.epochs}")
     if config.batch_size < 1:
         raise SlssnnError(f"--batch-size must be >= 1, got {config.batch_size}")
-    if config.dataset not in MODEL_CONFIGS:
+    if config.dataset not in MODEL_CONFIGS and not is_data_file(config.dataset):
         raise SlssnnError(f"unknown dataset {config.dataset!r}; known: "
-                          + ", ".join(sorted(MODEL_CONFIGS)))
+                          + ", ".join(sorted(MODEL_CONFIGS)) + ", or a data file FILE.npz")
     if config.optimizer not in OPTIMIZERS:
         raise SlssnnError(f"--optimizer {config.optimizer!r}: unknown; known: "
                           + ", ".join(OPTIMIZERS))
@@ -171,6 +175,40 @@ def _check(config: TrainConfig) -> None:
     out = Path(config.out_dir)
     if out.exists() and not out.is_dir():
         raise SlssnnError(f"output folder {out} exists and is not a folder")
+
+
+def logits_of(counts: torch.Tensor, timesteps: int, logit_scale: float = 10.0) -> torch.Tensor:
+    """Output spike counts ``(B, classes)`` -> logits ``counts * logit_scale / T``."""
+    return counts * (logit_scale / timesteps)
+
+
+def count_loss(counts: torch.Tensor, labels: torch.Tensor, timesteps: int,
+               logit_scale: float = 10.0, label_smoothing: float = 0.0,
+               reduction: str = "mean") -> torch.Tensor:
+    """The training loss: cross-entropy on the output spike counts as logits (:func:`logits_of`).
+
+    ``counts``: the model's first output ``(B, classes)``, whose gradient is the
+    STCB equivalent gradient; ``labels``: int64 ``(B,)``.
+    """
+    return F.cross_entropy(logits_of(counts, timesteps, logit_scale), labels,
+                           reduction=reduction, label_smoothing=label_smoothing)
+
+
+def resolve_model_config(config: TrainConfig, data: Dataset | None = None) -> ModelConfig:
+    """The network a run trains: ``config.model`` (a model file's contents; its T must be
+    ``config.timesteps``), else the zoo's network for a registered dataset, else, for a
+    data file, :func:`.zoo.data_file_config` of its data (loaded unless ``data`` is given)."""
+    if config.model is not None:
+        model = ModelConfig.from_dict(config.model)
+        if model.timesteps != config.timesteps:
+            raise SlssnnError(f"--timesteps {config.timesteps} differs from the model's "
+                              f"field 'timesteps' {model.timesteps}")
+        return model
+    if config.dataset in MODEL_CONFIGS:
+        return MODEL_CONFIGS[config.dataset](config.timesteps)
+    if data is None:
+        data = load_dataset(config.dataset, config.data_dir, config.timesteps)
+    return data_file_config(data, config.timesteps)
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -251,9 +289,8 @@ class _Loop:
             part = distributed.shard(n, rank, shards)
             x, y = images[part].to(ctx.device), labels[part].to(ctx.device)
             counts, _ = self.net(x)
-            logits = counts * (config.logit_scale / config.timesteps)
-            loss_sum = F.cross_entropy(logits, y, reduction="sum",
-                                       label_smoothing=config.label_smoothing)
+            loss_sum = count_loss(counts, y, config.timesteps, config.logit_scale,
+                                  config.label_smoothing, reduction="sum")
             (loss_sum / n).backward()
             loss_total += float(loss_sum.detach())
             correct += int((predict(counts.detach()) == y).sum())
@@ -367,7 +404,7 @@ def _train(config: TrainConfig, ctx: distributed.Context, progress: bool, resume
     config = _with_shards(config, ctx)
     torch.manual_seed(config.seed)
     data = load_dataset(config.dataset, config.data_dir, config.timesteps)
-    model = build_model(MODEL_CONFIGS[config.dataset](config.timesteps)).to(ctx.device)
+    model = build_model(resolve_model_config(config, data)).to(ctx.device)
     check_fits(model.config, data)
     loop = _Loop(config, ctx, model, _train_split(data, config), data.test)
     history: list[dict[str, Any]] = []

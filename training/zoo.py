@@ -15,6 +15,7 @@ for (the CLI's default ``--timesteps``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from slssnn.errors import SlssnnError
@@ -87,6 +88,19 @@ DEFAULT_TIMESTEPS = {"digits": 4, "digits-dvs": 4, "fashion-mnist": 4, "cifar10"
 """The T each network is meant for (event datasets are binned into T frames)."""
 
 MODEL_CONFIGS.update(ZOO)
+
+DATA_FILE_TIMESTEPS = 4
+"""T for a data file of images trained without ``--model`` (event frames carry their own T)."""
+
+
+def data_file_config(data: Dataset, timesteps: int) -> ModelConfig:
+    """The network for a user's data file trained without ``--model``: conv 32, conv 64
+    stride 2, flatten, dense 256, dense classes, sized to the data's input shape and
+    classes; images enter as ``round(pixel / 16)``, events pass through (like the zoo)."""
+    layers = [conv(32), conv(64, 2), FLATTEN, dense(256), dense(len(data.class_names))]
+    name = Path(data.name).stem or "data"
+    make = _events if data.kind == EVENTS else _image
+    return make(name, tuple(data.input_shape), len(data.class_names), layers)(timesteps)
 
 
 def check_fits(config: ModelConfig, data: Dataset) -> None:

@@ -16,7 +16,13 @@ cifar10           ``cifar-10-batches-py/`` pickles                    :mod:`.cif
 cifar100          ``cifar-100-python/`` pickles                       :mod:`.cifar`
 tiny-imagenet     ``tiny-imagenet-200/`` folder                       :mod:`.tiny_imagenet`
 dvs-cifar10       ``<class>/*.aedat`` AER-DAT 2.0 files               :mod:`.dvs_cifar10`
+``FILE.npz``      a user's own arrays (``--data``), the name is the path  :mod:`.arrays`
 ================  =================================================  ==================
+
+A name ending in ``.npz`` is a user's data file (:func:`.arrays.load_npz`): it
+goes through the same :func:`check_name` and :func:`load_dataset` as the
+registered names, so training, ``slssnn run`` and the energy measurement take it
+unchanged. In Python, :func:`dataset_from_arrays` wraps arrays already in memory.
 """
 
 from __future__ import annotations
@@ -28,20 +34,23 @@ from typing import NamedTuple
 from slssnn.errors import SlssnnError
 
 from . import cifar, dvs_cifar10, idx, tiny_imagenet
+from .arrays import dataset_from_arrays, is_data_file, load_npz
 from .common import EVENTS, IMAGE, SPLIT_SEED, TEST_FRACTION, Dataset, Split
 from .digits import load_digits_dataset
 from .digits_dvs import load_digits_dvs
 from .download import download
 
 __all__ = ["DATASETS", "EVENTS", "IMAGE", "SPLIT_SEED", "TEST_FRACTION", "Dataset", "DatasetInfo",
-           "Split", "check_name", "fetch", "load_dataset", "load_digits_dataset"]
+           "Split", "check_name", "dataset_from_arrays", "fetch", "is_data_file", "load_dataset",
+           "load_digits_dataset", "load_npz"]
 
 DataDir = str | os.PathLike[str] | None
 
 
 class DatasetInfo(NamedTuple):
     """A registered dataset: its loader ``(data_dir, timesteps) -> Dataset``, its kind
-    (image or events) and the files it expects under ``--data-dir`` ("" if none)."""
+    (image or events; "" for a data file, whose arrays say) and the files it expects under
+    ``--data-dir`` ("" if none)."""
 
     loader: Callable[[DataDir, int], Dataset]
     kind: str
@@ -62,9 +71,16 @@ DATASETS: dict[str, DatasetInfo] = {
 
 
 def check_name(name: str) -> DatasetInfo:
-    """The registered dataset ``name``; an unknown name is a one-line error listing the known."""
+    """The registered dataset ``name``, or the user's data file ``name`` (a path ending in
+    ``.npz``); an unknown name is a one-line error listing the known, a missing file one
+    naming it."""
+    if is_data_file(name):
+        if not os.path.isfile(name):
+            raise SlssnnError(f"data file {name}: no such file")
+        return DatasetInfo(lambda d, t: load_npz(name, t or None), "", "")
     if name not in DATASETS:
-        raise SlssnnError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+        raise SlssnnError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}, "
+                          "or a data file FILE.npz (--data)")
     return DATASETS[name]
 
 
@@ -80,8 +96,10 @@ def load_dataset(name: str, data_dir: DataDir = None, timesteps: int | None = No
                  download_files: bool = False) -> Dataset:
     """Load dataset ``name`` from ``data_dir``.
 
+    ``name`` is a registered name or the path of a ``.npz`` data file.
     ``timesteps`` (T, steps per sample) is required by event datasets, which bin
-    each recording into T frames; image datasets ignore it. With
+    each recording into T frames; a data file's event frames must hold exactly T
+    (None: as many as they hold); image datasets ignore it. With
     ``download_files``, the official files are first fetched into ``data_dir``
     (torchvision; fails with one line where that is impossible).
     """
