@@ -245,7 +245,8 @@ def cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
     models = [*builtin_models().values(), *map(load_device_model, args.device_model)]
     run_path = Path(args.run[0])
     measured = _measure(Path(args.measure_gpu), run_path, args) if args.measure_gpu else None
-    summary = write_report(run_path, out, models, measured, also_runs=args.run[1:])
+    summary = write_report(run_path, out, models, measured, also_runs=args.run[1:],
+                           chip=args.chip)
     _print_energy(summary)
     return summary
 
@@ -254,6 +255,31 @@ def _print_energy(summary: dict[str, Any]) -> None:
     from slssnn.energy import format_summary
 
     print(format_summary(summary))
+
+
+def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
+    """Map the network onto a chip's cores; with a run record, the time per step and latency."""
+    from slssnn.atomic import write_json
+    from slssnn.energy.chips import load_chip
+    from slssnn.energy.plan import plan_network
+    from slssnn.energy.plan_text import format_plan
+    from slssnn.energy.runfile import load_run
+    from slssnn.energy.timing import estimate_timing
+    from slssnn.export.netx_reader import read_network
+
+    out = _output_file(args.output) if args.output else None
+    chip = load_chip(args.chip)
+    plan = plan_network(read_network(args.network), chip)
+    timing = estimate_timing(plan, load_run(args.run), chip) if args.run else None
+    print(format_plan(plan, chip, timing))
+    result = {"plan": plan, "timing": timing, "chip": chip.to_dict()}
+    if out is not None:
+        write_json(out, result)
+        print(f"wrote {out}")
+    if not plan["placeable"]:
+        raise SlssnnError(f"network {args.network} cannot be placed on {chip.name}: "
+                          + "; ".join(plan["problems"]))
+    return result
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
@@ -463,8 +489,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure-gpu", metavar="CHECKPOINT", default=None,
                    help="measure the run's network (this checkpoint) as SNN and ANN twin on "
                         "the CUDA GPU (NVML energy counter) and the CPU (RAPL), where readable")
+    p.add_argument("--chip", default="loihi", metavar="loihi|loihi2|FILE.json",
+                   help="chip the run's network is planned on for the time per step, latency "
+                        "and energy x delay (default loihi; docs/planning.md)")
     measure_options(p)
     p.set_defaults(func=cmd_energy)
+
+    p = sub.add_parser("plan", help="map a network onto a chip's cores; time per step, latency",
+                       description="Map each layer of a netx network onto neuromorphic cores "
+                                   "under the chip's published limits (neurons, fan-in and "
+                                   "fan-out axons, synaptic memory per core; cores per chip) "
+                                   "and, with a run record, estimate the time per step, the "
+                                   "latency per inference and inferences/s. See "
+                                   "docs/planning.md.")
+    p.add_argument("network", help="netx HDF5 network (.net)")
+    p.add_argument("--run", default=None, metavar="RUN.json",
+                   help="run record of this network ('slssnn run'): its activity gives the "
+                        "time per step and latency")
+    p.add_argument("--chip", default="loihi", metavar="loihi|loihi2|FILE.json",
+                   help="built-in chip (loihi, loihi2) or a chip file (default loihi)")
+    p.add_argument("-o", "--output", default=None, metavar="PLAN.json",
+                   help="also write the plan as JSON")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("inspect", help="validate a netx network and print its layers",
                        description="Validate a netx HDF5 file against slssnn's schema and print "
