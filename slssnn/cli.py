@@ -108,19 +108,25 @@ def _prepare_training(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from slssnn.training.distributed import is_main_process
-    from slssnn.training.trainer import TrainConfig, train
+    from slssnn.training.trainer import train
 
     out = _output_dir(args.out)
     timesteps = _prepare_training(args)
-    config = TrainConfig(dataset=args.dataset, timesteps=timesteps, epochs=args.epochs,
-                         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         data_dir=args.data_dir, out_dir=str(out), **_trainer_options(args))
-    result = train(config, resume=args.resume)
+    result = train(_train_config(args, timesteps, args.seed, out), resume=args.resume)
     if is_main_process():  # under torchrun, rank 0 reports
         print(f"quantized test accuracy (PyTorch): "
               f"{result['test_accuracy_quantized_pytorch']:.4f}")
         print(f"wrote {out / 'checkpoint.pt'} and {out / 'train.json'}")
     return result
+
+
+def _train_config(args: argparse.Namespace, timesteps: int, seed: int, out: Path) -> Any:
+    """The TrainConfig of 'train' and of each 'sweep' cell, from the command line."""
+    from slssnn.training.trainer import TrainConfig
+
+    return TrainConfig(dataset=args.dataset, timesteps=timesteps, epochs=args.epochs,
+                       batch_size=args.batch_size, lr=args.lr, seed=seed,
+                       data_dir=args.data_dir, out_dir=str(out), **_trainer_options(args))
 
 
 def _trainer_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -282,6 +288,61 @@ def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 1,2,4, got {text!r}") from None
+
+
+def _launch_cell(args: argparse.Namespace, timesteps: int, seed: int) -> int:
+    """Run one sweep cell as its own process: this command line plus --cell; its status."""
+    import subprocess
+
+    command = [sys.executable, "-m", "slssnn", *args.argv, "--cell", f"T={timesteps},seed={seed}"]
+    return subprocess.run(command, preexec_fn=_die_with_parent).returncode
+
+
+def _die_with_parent() -> None:
+    """In a child process: receive SIGTERM when the sweep that started it dies (Linux)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    """Train, export and evaluate each (T, seed) cell; the table, Pareto front and plot."""
+    from slssnn.sweep import cell_dir, finished_rows, parse_cell, run_cell, run_sweep
+    from slssnn.sweep_report import render_markdown, summarize, write_sweep
+
+    out = _output_dir(args.out)
+    if args.cell:
+        timesteps, seed = parse_cell(args.cell)
+        cell_args = argparse.Namespace(**{**vars(args), "timesteps": timesteps, "seed": seed})
+        _prepare_training(cell_args)
+        config = _train_config(cell_args, timesteps, seed, cell_dir(out, timesteps, seed))
+        run_cell(config, lava=timesteps in args.lava, chip=args.chip, limit=args.limit,
+                 log=lambda line: print(f"T={timesteps} seed={seed}: {line}", flush=True))
+        return
+    if not args.collect:
+        if any(t < 1 for t in args.timesteps) or not args.timesteps or not args.seeds:
+            raise SlssnnError("--timesteps needs integers >= 1 and --seeds at least one seed")
+        cells = [(t, s) for t in args.timesteps for s in args.seeds]
+        run_sweep(cells, out, lambda t, s: _launch_cell(args, t, s),
+                  log=lambda line: print(line, flush=True))
+    rows = finished_rows(out)
+    seeds = sorted({r["seed"] for r in rows})
+    title = (f"{rows[0]['dataset']}: accuracy, energy and latency per T (seeds "
+             f"{', '.join(map(str, seeds))}; {rows[0]['samples']} test samples)")
+    files = write_sweep(rows, out, title, command="slssnn " + " ".join(args.argv))
+    print(render_markdown(summarize(rows), title).split("\n", 3)[3].strip())  # no title, image
+    print("wrote " + ", ".join(str(f) for f in files.values()))
+
+
 def cmd_inspect(args: argparse.Namespace) -> None:
     from slssnn.export.netx_reader import read_network
 
@@ -391,6 +452,35 @@ def build_parser() -> argparse.ArgumentParser:
                        help="first download the official files into --data-dir (needs "
                             "torchvision and network; fashion-mnist, cifar10, cifar100)")
 
+    def trainer_options(p: argparse.ArgumentParser) -> None:
+        """Options of the training recipe, shared by 'train' and 'sweep' (each reaches
+        TrainConfig through _train_config)."""
+        p.add_argument("--batch-size", type=_positive_int, default=32,
+                       help="global batch size, all torchrun processes together (default 32)")
+        p.add_argument("--lr", type=_positive_float, default=3e-3,
+                       help="peak learning rate (default 3e-3)")
+        p.add_argument("--optimizer", choices=("adamw", "sgd"), default=None,
+                       help="adamw (default) or sgd (with --momentum, --nesterov)")
+        p.add_argument("--weight-decay", type=float, default=None, metavar="WD",
+                       help="decoupled (AdamW) or L2 (SGD) weight decay (default: the recipe's)")
+        p.add_argument("--momentum", type=float, default=None, help="SGD momentum (default 0.9)")
+        p.add_argument("--nesterov", action="store_true", default=None,
+                       help="SGD with Nesterov momentum")
+        p.add_argument("--warmup-epochs", type=float, default=None, metavar="E",
+                       help="linear learning-rate warm-up over E epochs before the cosine decay "
+                            "(default 0)")
+        p.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
+                       help="cross-entropy label smoothing in [0, 1) (default 0)")
+        p.add_argument("--limit-train", type=_positive_int, default=None, metavar="N",
+                       help="train on the first N training samples only (quick runs)")
+        p.add_argument("--grad-shards", type=_positive_int, default=None, metavar="K",
+                       help="sum each batch's gradient over K contiguous parts in order (default: "
+                            "the number of torchrun processes); one process with K reproduces a "
+                            "K-process torchrun run bit for bit")
+        p.add_argument("--device", default=None,
+                       help="cpu (default), cuda or cuda:N; under torchrun, cuda means "
+                            "cuda:LOCAL_RANK")
+
     def common_train(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dataset", default="digits",
                        help="dataset to train on (default: digits, bundled with scikit-learn)")
@@ -405,31 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a network; writes checkpoint.pt and train.json",
                        description="Train an STCB network with quantization-aware training.")
     common_train(p)
-    p.add_argument("--batch-size", type=_positive_int, default=32,
-                   help="global batch size, all torchrun processes together (default 32)")
-    p.add_argument("--lr", type=_positive_float, default=3e-3,
-                   help="peak learning rate (default 3e-3)")
-    p.add_argument("--optimizer", choices=("adamw", "sgd"), default=None,
-                   help="adamw (default) or sgd (with --momentum, --nesterov)")
-    p.add_argument("--weight-decay", type=float, default=None, metavar="WD",
-                   help="decoupled (AdamW) or L2 (SGD) weight decay (default: the recipe's)")
-    p.add_argument("--momentum", type=float, default=None, help="SGD momentum (default 0.9)")
-    p.add_argument("--nesterov", action="store_true", default=None,
-                   help="SGD with Nesterov momentum")
-    p.add_argument("--warmup-epochs", type=float, default=None, metavar="E",
-                   help="linear learning-rate warm-up over E epochs before the cosine decay "
-                        "(default 0)")
-    p.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
-                   help="cross-entropy label smoothing in [0, 1) (default 0)")
-    p.add_argument("--limit-train", type=_positive_int, default=None, metavar="N",
-                   help="train on the first N training samples only (quick runs)")
-    p.add_argument("--grad-shards", type=_positive_int, default=None, metavar="K",
-                   help="sum each batch's gradient over K contiguous parts in order (default: "
-                        "the number of torchrun processes); one process with K reproduces a "
-                        "K-process torchrun run bit for bit")
-    p.add_argument("--device", default=None,
-                   help="cpu (default), cuda or cuda:N; under torchrun, cuda means "
-                        "cuda:LOCAL_RANK")
+    trainer_options(p)
     p.add_argument("--out", "-o", default="runs/train", help="output folder (default runs/train)")
     p.add_argument("--resume", action="store_true",
                    help="continue the unfinished run in --out from its last epoch checkpoint "
@@ -512,6 +578,38 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the plan as JSON")
     p.set_defaults(func=cmd_plan)
 
+    p = sub.add_parser("sweep", help="train and evaluate at several T: accuracy, energy, latency",
+                       description="Train, export and evaluate the dataset's network at each T "
+                                   "(and seed): deployed accuracy (emulator; Lava for the T in "
+                                   "--lava), spikes and synaptic ops, energy per device model "
+                                   "and the latency estimate per T, with the Pareto front of "
+                                   "accuracy against energy; sweep.json, sweep.md, sweep.png. "
+                                   "Each (T, seed) cell runs as its own process and is reused "
+                                   "once finished: kill the sweep and start it again to "
+                                   "continue. See docs/planning.md (Slurm job arrays).")
+    p.add_argument("--dataset", default="digits",
+                   help="dataset whose network to train (default digits)")
+    data_options(p)
+    p.add_argument("--timesteps", "-T", type=_int_list, default=(1, 2, 4, 8), metavar="T,T",
+                   help="the T to compare (default 1,2,4,8)")
+    p.add_argument("--seeds", type=_int_list, default=(0,), metavar="S,S",
+                   help="seeds per T (default 0)")
+    p.add_argument("--epochs", type=_positive_int, default=30,
+                   help="training epochs per cell (default: 30)")
+    trainer_options(p)
+    p.add_argument("--lava", type=_int_list, default=(), metavar="T,T",
+                   help="also run these T in Lava's CPU simulator (slow)")
+    p.add_argument("--limit", type=_positive_int, default=None,
+                   help="evaluate only the first N test samples")
+    p.add_argument("--chip", default="loihi", metavar="loihi|loihi2|FILE.json",
+                   help="chip of the deployment plan and latency estimate (default loihi)")
+    p.add_argument("--out", "-o", required=True, help="sweep folder (one subfolder per cell)")
+    p.add_argument("--cell", default=None, metavar="T=N,seed=S",
+                   help="run only this cell, in this process (what a cluster job runs)")
+    p.add_argument("--collect", action="store_true",
+                   help="train nothing: build the table from the finished cells in --out")
+    p.set_defaults(func=cmd_sweep)
+
     p = sub.add_parser("inspect", help="validate a netx network and print its layers",
                        description="Validate a netx HDF5 file against slssnn's schema and print "
                                    "its layer table; exit 0 if valid, 2 if not.")
@@ -536,6 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # a sweep starts its cells with it
     try:
         args.func(args)
     except SlssnnError as exc:
