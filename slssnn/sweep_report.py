@@ -15,6 +15,7 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from slssnn.atomic import atomic_path, write_json, write_text
 from slssnn.energy.fmt import format_joules, format_seconds
@@ -120,6 +121,9 @@ def plot_sweep(lines: list[dict[str, Any]], title: str, path: Path) -> None:
             ax.annotate(label, (value * scale, mean), xytext=(8, -4), textcoords="offset points",
                         fontsize=9, va="top")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.tick_params(axis="x", which="minor", labelsize=7)
         ax.grid(alpha=0.3, which="both")
         ax.set_ylabel("deployed accuracy, % (emulator; bars: seed range)")
     front = sorted((x for x in usable if x["pareto"]), key=lambda x: x["energy_j"][FRONT_ENERGY])
