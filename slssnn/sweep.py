@@ -53,12 +53,14 @@ def run_cell(config: Any, lava: bool, chip: str = "loihi", limit: int | None = N
     ``out_dir`` is the cell folder); return its row, also written to ``cell.json``.
 
     ``lava``: also run the test split in Lava's CPU simulator; ``limit``: first N test
-    samples only; ``chip``: the chip of the deployment plan and latency.
+    samples only; ``chip``: the chip of the deployment plan and latency. Under torchrun every
+    process trains; rank 0 alone does the rest (the others return ``{}``).
     """
     from slssnn.energy.report import write_report
     from slssnn.export.netx_writer import export_network
     from slssnn.lava_runtime.run import pytorch_record, run_network
     from slssnn.training.checkpoint import load_checkpoint
+    from slssnn.training.distributed import is_main_process
     from slssnn.training.trainer import train
 
     out = Path(config.out_dir)
@@ -69,6 +71,8 @@ def run_cell(config: Any, lava: bool, chip: str = "loihi", limit: int | None = N
         resume = (out / "checkpoint.pt").is_file()
         log(f"train ({'resuming from the last epoch' if resume else 'from scratch'})")
         train(config, resume=resume)
+    if not is_main_process():
+        return {}
     model, record = load_checkpoint(out / "checkpoint.pt")
     net = out / "network.net"
     if not net.is_file():
