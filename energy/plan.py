@@ -19,7 +19,9 @@ the most:
 ``b`` is the precision the layer's integer weights need: the always-zero low bits dropped
 (a power-of-two step), then the fewest bits that hold the quotients, two's complement if any
 weight is negative (lava-dl's even weights in [-256, 254] need 8). The planner takes the tile
-that needs the fewest cores (ties: the lowest peak use of any limit); the constraint with the
+that needs the fewest cores, counting with its own the cores its tiling forces on the
+previous layer (whose neurons each need one fan-out axon per core of this layer they reach:
+a one-layer look-ahead; ties: the lowest peak use of any limit); the constraint with the
 highest use in that tile is the one that **binds**. Layers are planned from the last to the
 first, as each layer's fan-out depends on the next layer's tiles.
 
@@ -47,8 +49,9 @@ LEAVES_OUT = (
     "synaptic memory counts weight (and delay) bits only: synapse-list headers, index bits of "
     "sparse formats and 64-bit word alignment (Davies et al. 2018, p. 89) are not counted",
     "a neuron's synapses are its whole kernel window, also at the padded border",
-    "layers are placed one at a time, the last first, each with the fewest cores: not a "
-    "search over the whole network; no layer shares a core with another",
+    "layers are placed one at a time, the last first, each with the fewest cores (counting "
+    "the cores its tiling forces on the previous layer's fan-out): not a search over the "
+    "whole network; no layer shares a core with another",
 )
 """What the mapping leaves out (printed with every plan)."""
 
@@ -187,14 +190,17 @@ class _Candidates:
     tile: np.ndarray  # (K, D) tile extents, D = 1 or 3
     cores: np.ndarray  # (K,)
     needs: dict[str, np.ndarray]  # constraint -> (K,) need per core
+    reached: np.ndarray  # (K,) cores of this layer one source neuron reaches
 
 
 def _candidates(geo: Geometry, dest_cores: int) -> _Candidates:
     if geo.conv is None:
         n = np.arange(1, geo.neurons + 1, dtype=np.int64)
-        return _Candidates(n[:, None], -(-geo.neurons // n), {
+        cores = -(-geo.neurons // n)
+        return _Candidates(n[:, None], cores, {
             "neurons": n, "fan-in": np.full_like(n, geo.fan_in),
-            "fan-out": n * dest_cores, "synaptic memory": n * geo.fan_in * geo.bits})
+            "fan-out": n * dest_cores, "synaptic memory": n * geo.fan_in * geo.bits},
+            cores if geo.fan_in else np.zeros_like(n))
     conv, (out_c, out_h, out_w) = geo.conv, geo.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (conv[k] for k in ("kernel", "stride", "padding",
                                                                "dilation"))
@@ -207,24 +213,13 @@ def _candidates(geo: Geometry, dest_cores: int) -> _Candidates:
     c, h, w = c.ravel(), h.ravel(), w.ravel()  # (K,) every (c, h, w) tile
     neurons = c * h * w
     cores = -(-out_c // c) * -(-out_h // h) * -(-out_w // w)
+    reached = (_channel_tiles_reached(out_c, conv["groups"])[c - 1]
+               * _tiles_reached(out_h, in_h, kh, sh, ph, dh)[h - 1]
+               * _tiles_reached(out_w, in_w, kw, sw, pw, dw)[w - 1])
     return _Candidates(np.stack([c, h, w], 1), cores, {
         "neurons": neurons, "fan-in": chans[c - 1] * rows[h - 1] * cols[w - 1],
-        "fan-out": neurons * dest_cores, "synaptic memory": neurons * geo.fan_in * geo.bits})
-
-
-def _dest_cores(geo: Geometry, tile: tuple[int, ...], cores: int) -> int:
-    """The most cores of this layer (tiled by ``tile``) that one source neuron reaches."""
-    if geo.conv is None:
-        return cores if geo.fan_in else 0
-    conv, (out_c, out_h, out_w) = geo.conv, geo.shape
-    c, h, w = tile
-    in_h, in_w = conv["in_shape"][1:]
-    chans = _channel_tiles_reached(out_c, conv["groups"])[c - 1]
-    rows = _tiles_reached(out_h, in_h, conv["kernel"][0], conv["stride"][0],
-                          conv["padding"][0], conv["dilation"][0])[h - 1]
-    cols = _tiles_reached(out_w, in_w, conv["kernel"][1], conv["stride"][1],
-                          conv["padding"][1], conv["dilation"][1])[w - 1]
-    return int(chans * rows * cols)
+        "fan-out": neurons * dest_cores, "synaptic memory": neurons * geo.fan_in * geo.bits},
+        reached)
 
 
 def plan_network(net: Any, chip: Chip) -> dict[str, Any]:
@@ -246,11 +241,12 @@ def plan_network(net: Any, chip: Chip) -> dict[str, Any]:
     public = {name: value for name, value in limits.items() if value is not None}
     layers: list[dict[str, Any]] = []
     dest = 0  # cores of the next layer one neuron of this layer reaches
-    for geo in reversed(geos):
-        layer = _plan_layer(geo, chip, public, dest) if public else _unplanned(geo)
+    for i in reversed(range(len(geos))):
+        prev = geos[i - 1] if i > 0 else None
+        layer = _plan_layer(geos[i], prev, chip, public, dest) if public \
+            else _unplanned(geos[i])
         layers.insert(0, layer)
-        dest = (_dest_cores(geo, tuple(layer["tile"]), layer["cores"])
-                if layer["cores"] is not None else 0)
+        dest = layer.pop("reached", 0)
     return _totals(net, chip, layers, limits)
 
 
@@ -266,7 +262,23 @@ def _describe(geo: Geometry) -> dict[str, Any]:
             "delay_bits": geo.delay_bits}
 
 
-def _plan_layer(geo: Geometry, chip: Chip, public: dict[str, float],
+def _prev_cores(prev: Geometry | None, reached: np.ndarray,
+                public: dict[str, float]) -> np.ndarray:
+    """A lower bound on the previous layer's cores when one of its neurons reaches
+    ``reached`` cores of this layer: its neurons, synaptic memory and fan-out alone."""
+    if prev is None:
+        return np.zeros_like(reached)
+    bound = np.zeros_like(reached)
+    if "fan-out" in public:
+        bound = -(-prev.neurons * reached // int(public["fan-out"]))
+    fixed = [-(-prev.neurons // int(public["neurons"])) if "neurons" in public else 0]
+    if "synaptic memory" in public:
+        fixed.append(-(-prev.neurons * prev.fan_in * prev.bits
+                       // int(public["synaptic memory"])))
+    return np.maximum(bound, max(fixed))
+
+
+def _plan_layer(geo: Geometry, prev: Geometry | None, chip: Chip, public: dict[str, float],
                 dest: int) -> dict[str, Any]:
     out = {**_describe(geo), "dest_cores": dest}
     problem = _precision_problem(geo, chip)
@@ -282,12 +294,14 @@ def _plan_layer(geo: Geometry, chip: Chip, public: dict[str, float],
         return {**out, "cores": None, "tile": None, "per_core": None, "limits_used": None,
                 "binding": None, "problem": problem}
     index = np.flatnonzero(ok)
-    best = index[np.lexsort((use[index], cand.cores[index]))[0]]
+    cost = cand.cores[index] + _prev_cores(prev, cand.reached[index], public)
+    best = index[np.lexsort((use[index], cost))[0]]
     per_core = {name: int(cand.needs[name][best]) for name in CORE_LIMITS}
     used = {name: per_core[name] / limit for name, limit in public.items()}
     return {**out, "cores": int(cand.cores[best]), "tile": [int(x) for x in cand.tile[best]],
             "per_core": per_core, "limits_used": used,
-            "binding": max(used, key=lambda k: used[k]), "problem": None}
+            "binding": max(used, key=lambda k: used[k]), "problem": None,
+            "reached": int(cand.reached[best])}
 
 
 def _precision_problem(geo: Geometry, chip: Chip) -> str | None:
