@@ -221,3 +221,35 @@ def test_plan_does_not_change_with_copy(loihi):
     before = copy.deepcopy(net.layers[1].weight)
     plan_network(net, loihi)
     assert np.array_equal(before, net.layers[1].weight)
+
+
+def test_energy_report_carries_plan_latency_and_energy_delay(tmp_path):
+    from slssnn.energy.report import write_report
+
+    layers = [("0:input", "input", 768, 100, 0), ("1:conv", "conv", 864, 50, 20000),
+              ("2:conv", "conv", 36, 5, 3000)]
+    run = {"backend": "emulator", "network": str(LAVA_DL_NETX / "tiny.net"), "dataset": "digits",
+           "samples": 2, "timesteps": 4, "accuracy": 0.5,
+           "layers": [{"name": n, "type": t, "neurons": k, "spikes": s, "synops": y,
+                       "neuron_updates": k * 4 * 2, "ann_macs": 0}
+                      for n, t, k, s, y in layers]}
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run))
+    summary = write_report(path, tmp_path / "e")
+    report = json.loads((tmp_path / "e" / "energy.json").read_text())
+    timing = report["deployment"]["timing"]
+    assert report["deployment"]["plan"]["total_cores"] == 3 and timing["estimated"]
+    assert timing["steps_per_inference"] == 4 + 2
+    loihi = next(e for e in report["estimates"] if e["label"] == "loihi SNN")
+    assert report["energy_delay"]["j_s"] == pytest.approx(
+        loihi["j_per_inference"] * timing["latency_s"])
+    assert summary["energy_delay"]["j_s"] == report["energy_delay"]["j_s"]
+    markdown = (tmp_path / "e" / "energy.md").read_text()
+    assert "## Deployment plan on loihi" in markdown and "Energy x delay per inference" in markdown
+    # a run whose network file is gone: the report says why, without a latency
+    run["network"] = str(tmp_path / "gone.net")
+    path.write_text(json.dumps(run))
+    write_report(path, tmp_path / "f")
+    report = json.loads((tmp_path / "f" / "energy.json").read_text())
+    assert report["deployment"]["plan"] is None and report["energy_delay"]["j_s"] is None
+    assert "network file not readable" in report["deployment"]["timing"]["reason"]
