@@ -30,6 +30,7 @@ from slssnn.atomic import write_json
 from slssnn.errors import SlssnnError
 
 CELL_FILE = "cell.json"
+LAVA_TIMEOUT_S = 3600.0  # a Lava run of a cell is stopped (and cleaned up) after this
 CELL_FORMAT = "slssnn-sweep-cell"
 _CELL_RE = re.compile(r"^T=(\d+),seed=(-?\d+)$")
 
@@ -87,7 +88,7 @@ def run_cell(config: Any, lava: bool, chip: str = "loihi", limit: int | None = N
         if not path.is_file():
             log(f"run the test split: {backend}" + (" (slow)" if backend == "lava" else ""))
             write_json(path, run_network(net, config.dataset, backend, limit=limit,
-                                         data_dir=config.data_dir))
+                                         data_dir=config.data_dir, timeout=LAVA_TIMEOUT_S))
         records[backend] = json.loads(path.read_text())
     torch_run = pytorch_record(model, net, config.dataset, limit=limit, data_dir=config.data_dir)
     log("energy report, deployment plan and latency")

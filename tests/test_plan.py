@@ -246,6 +246,10 @@ def test_energy_report_carries_plan_latency_and_energy_delay(tmp_path):
     assert summary["energy_delay"]["j_s"] == report["energy_delay"]["j_s"]
     markdown = (tmp_path / "e" / "energy.md").read_text()
     assert "## Deployment plan on loihi" in markdown and "Energy x delay per inference" in markdown
+    write_report(path, tmp_path / "g", chip="loihi2")
+    report = json.loads((tmp_path / "g" / "energy.json").read_text())
+    assert report["deployment"]["plan"]["chips"] == 1
+    assert "not public" in report["deployment"]["timing"]["reason"]
     # a run whose network file is gone: the report says why, without a latency
     run["network"] = str(tmp_path / "gone.net")
     path.write_text(json.dumps(run))
