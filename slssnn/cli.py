@@ -332,7 +332,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         if any(t < 1 for t in args.timesteps) or not args.timesteps or not args.seeds:
             raise SlssnnError("--timesteps needs integers >= 1 and --seeds at least one seed")
         cells = [(t, s) for t in args.timesteps for s in args.seeds]
-        run_sweep(cells, out, lambda t, s: _launch_cell(args, t, s),
+        run_sweep(cells, out, lambda t, s: _launch_cell(args, t, s), lava=args.lava,
                   log=lambda line: print(line, flush=True))
     rows = finished_rows(out)
     seeds = sorted({r["seed"] for r in rows})

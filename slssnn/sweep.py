@@ -66,7 +66,7 @@ def run_cell(config: Any, lava: bool, chip: str = "loihi", limit: int | None = N
 
     out = Path(config.out_dir)
     done = out / CELL_FILE
-    if done.is_file():
+    if _finished(done, lava):
         return json.loads(done.read_text())
     if not (out / "train.json").is_file():
         resume = (out / "checkpoint.pt").is_file()
@@ -101,6 +101,11 @@ def run_cell(config: Any, lava: bool, chip: str = "loihi", limit: int | None = N
     return row
 
 
+def _finished(path: Path, lava: bool) -> bool:
+    """The cell has its row, with a Lava accuracy if one is asked for."""
+    return path.is_file() and not (lava and json.loads(path.read_text())["accuracy_lava"] is None)
+
+
 def _row(config: Any, records: dict[str, dict[str, Any]], torch_run: dict[str, Any],
          energy: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
     emu = records["emulator"]
@@ -127,19 +132,21 @@ def _row(config: Any, records: dict[str, dict[str, Any]], torch_run: dict[str, A
 
 
 def run_sweep(cells: list[tuple[int, int]], out: Path, launch: Callable[[int, int], int],
-              log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+              lava: tuple[int, ...] = (), log: Callable[[str], None] = print
+              ) -> list[dict[str, Any]]:
     """Run every unfinished cell with ``launch(T, seed)`` (its own process; returns the exit
-    status), reuse finished ones; return the rows in ``cells`` order."""
+    status), reuse finished ones; return the rows in ``cells`` order. A finished cell of a T
+    in ``lava`` without a Lava run is continued (only the Lava run and its report are new)."""
     rows = []
     for i, (timesteps, seed) in enumerate(cells, 1):
         where = cell_dir(out, timesteps, seed)
         tag = f"[{i}/{len(cells)}] T={timesteps} seed={seed}"
-        if (where / CELL_FILE).is_file():
+        if _finished(where / CELL_FILE, timesteps in lava):
             log(f"{tag}: finished, reused ({where / CELL_FILE})")
         else:
             log(f"{tag}: running in {where}")
             status = launch(timesteps, seed)
-            if status != 0 or not (where / CELL_FILE).is_file():
+            if status != 0 or not _finished(where / CELL_FILE, timesteps in lava):
                 raise SlssnnError(f"sweep cell T={timesteps},seed={seed} failed (exit status "
                                   f"{status}); run the sweep again to continue from there")
         rows.append(json.loads((where / CELL_FILE).read_text()))
