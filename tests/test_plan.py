@@ -257,3 +257,20 @@ def test_energy_report_carries_plan_latency_and_energy_delay(tmp_path):
     report = json.loads((tmp_path / "f" / "energy.json").read_text())
     assert report["deployment"]["plan"] is None and report["energy_delay"]["j_s"] is None
     assert "network file not readable" in report["deployment"]["timing"]["reason"]
+
+
+@pytest.mark.parametrize("out_size, in_size, k, s, p, d", [
+    (4, 8, 3, 2, 1, 1), (7, 7, 3, 1, 1, 1), (3, 9, 2, 3, 0, 1), (5, 9, 3, 1, 0, 2),
+    (6, 6, 5, 1, 2, 1)])
+def test_tile_counts_against_brute_force(out_size, in_size, k, s, p, d):
+    from slssnn.energy.plan import _box_inputs, _tiles_reached
+
+    reads = {o: {o * s - p + j * d for j in range(k)} & set(range(in_size))
+             for o in range(out_size)}
+    for t in range(1, out_size + 1):
+        tiles = [range(a, min(a + t, out_size)) for a in range(0, out_size, t)]
+        box = max(len(set().union(*(reads[o] for o in tile))) for tile in tiles)
+        reach = max(sum(any(r in reads[o] for o in tile) for tile in tiles)
+                    for r in range(in_size))
+        assert _box_inputs(out_size, in_size, k, s, p, d)[t - 1] == box
+        assert _tiles_reached(out_size, in_size, k, s, p, d)[t - 1] == reach
