@@ -36,6 +36,8 @@ from .estimate import per_inference_counts
 NS = 1e-9
 
 LEAVES_OUT = (
+    "every step of an inference, the pipeline fill included, is timed as a step of "
+    "back-to-back samples with every layer busy: one inference alone may finish sooner",
     "activity is the run's average per step, spread evenly over each layer's cores: steps "
     "with bursts of spikes, and cores with more active neurons, take longer",
     "every neuron update is timed as active (8.4 ns on Loihi; inactive: 5.3 ns)",

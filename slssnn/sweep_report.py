@@ -118,9 +118,10 @@ def plot_sweep(lines: list[dict[str, Any]], title: str, path: Path) -> None:
                 label += f"\n{format_seconds(x['latency_s'])}" if x["latency_s"] else ""
             else:
                 label += f"\n{format_joules(x['energy_j'][FRONT_ENERGY])}"
-            ax.annotate(label, (value * scale, mean), xytext=(8, -4), textcoords="offset points",
-                        fontsize=9, va="top")
+            ax.annotate(label, (value * scale, mean), xytext=(9, 0), textcoords="offset points",
+                        fontsize=9, va="center")
         ax.set_xscale("log")
+        ax.margins(y=0.12)  # the labels of the top and bottom points stay inside
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.tick_params(axis="x", which="minor", labelsize=7)
