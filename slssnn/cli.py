@@ -57,17 +57,9 @@ def _output_dir(path: str) -> Path:
 
 
 def _progress_bar(desc: str, unit: str):  # -> callable(done, total)
-    from tqdm import tqdm
+    from slssnn.progress import progress_bar
 
-    state: dict[str, Any] = {}
-
-    def update(done: int, total: int) -> None:
-        bar = state.setdefault("bar", tqdm(total=total, desc=desc, unit=unit))
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    return update
+    return progress_bar(desc, unit)
 
 
 def _timesteps(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from typing import Any
 
 from slssnn.atomic import write_json
 from slssnn.errors import SlssnnError
+from slssnn.progress import progress_bar
 
 CELL_FILE = "cell.json"
 LAVA_TIMEOUT_S = 3600.0  # a Lava run of a cell is stopped (and cleaned up) after this
@@ -89,7 +90,7 @@ def run_cell(config: Any, lava: bool, chip: str = "loihi", limit: int | None = N
             log(f"run the test split: {backend}" + (" (slow)" if backend == "lava" else ""))
             write_json(path, run_network(net, config.dataset, backend, limit=limit,
                                          data_dir=config.data_dir, timeout=LAVA_TIMEOUT_S,
-                                         on_progress=_progress(backend)))
+                                         on_progress=progress_bar(backend, "step")))
         records[backend] = json.loads(path.read_text())
     torch_run = pytorch_record(model, net, config.dataset, limit=limit, data_dir=config.data_dir)
     log("energy report, deployment plan and latency")
@@ -100,20 +101,6 @@ def run_cell(config: Any, lava: bool, chip: str = "loihi", limit: int | None = N
     log(f"done: emulator accuracy {row['accuracy_emulator']:.4f}, "
         f"{row['energy_j'].get('loihi SNN', float('nan')):.3e} J, files in {out}")
     return row
-
-
-def _progress(desc: str) -> Callable[[int, int], None]:
-    """A progress bar for a run: ``update(done, total)`` in steps."""
-    from tqdm import tqdm
-
-    state: dict[str, Any] = {}
-
-    def update(done: int, total: int) -> None:
-        bar = state.setdefault("bar", tqdm(total=total, desc=desc, unit="step"))
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-    return update
 
 
 def _finished(path: Path, lava: bool) -> bool:
