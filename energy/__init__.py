@@ -19,20 +19,30 @@ with NVML's total-energy counter (``gpu``) and on the CPU with RAPL (``rapl``), 
 windowed measurement loop (``measure``, driven by ``measured``); where a counter cannot be
 read the report says "not measured" and why.
 
-Modules: ``devices`` (model files), ``runfile`` (run JSON checks), ``estimate`` (arithmetic),
-``report`` (energy.json and the summary), ``markdown`` (energy.md), ``plot`` (energy.png),
-``measure``, ``gpu``, ``rapl``, ``workload``, ``measured``. Nothing here imports lava;
-torch is imported only by ``workload`` and when measuring.
+Deployment plan (``slssnn plan``, docs/planning.md): ``chips`` (chip files: published
+per-core and per-chip limits and per-operation times, each with its source; ``loihi``,
+``loihi2``), ``plan`` (each layer's cores under those limits and the constraint that binds),
+``timing`` (time per step, latency, inferences/s from a run's activity), ``deployment``
+(the report's plan, timing and energy x delay), ``plan_text`` (its table and Markdown).
+
+Modules: ``devices`` (model files), ``fields`` (the field checks device and chip files
+share), ``runfile`` (run JSON checks), ``estimate`` (arithmetic), ``report`` (energy.json
+and the summary), ``markdown`` (energy.md), ``plot`` (energy.png), ``measure``, ``gpu``,
+``rapl``, ``workload``, ``measured``. Nothing here imports lava; torch is imported only by
+``workload`` and when measuring.
 """
 
+from .chips import Chip, load_chip
 from .devices import Constant, DeviceModel, Formula, Term, builtin_models, load_device_model
 from .estimate import estimate, per_inference_counts
+from .plan import plan_network
 from .report import build_report, energy_report, format_summary, write_report
 from .runfile import load_run, validate_run
+from .timing import estimate_timing
 
 __all__ = [
-    "Constant", "DeviceModel", "Formula", "Term", "build_report", "builtin_models", "energy_report",
-    "estimate",
-    "format_summary", "load_device_model", "load_run", "per_inference_counts", "validate_run",
+    "Chip", "Constant", "DeviceModel", "Formula", "Term", "build_report", "builtin_models",
+    "energy_report", "estimate", "estimate_timing", "format_summary", "load_chip",
+    "load_device_model", "load_run", "per_inference_counts", "plan_network", "validate_run",
     "write_report",
 ]

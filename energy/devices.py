@@ -23,14 +23,14 @@ constant carries its source; a file without one is refused.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slssnn.errors import SlssnnError
 from slssnn.jsonfile import read_json
+
+from .fields import Fail, check_header, failer, number, obj, string
 
 DEVICE_FORMAT = "slssnn-energy-device"
 DEVICE_VERSION = 1
@@ -114,61 +114,24 @@ def builtin_models() -> dict[str, DeviceModel]:
 
 def device_model_from_dict(data: Any, origin: str) -> DeviceModel:
     """Validate ``data`` (a parsed device file) and build the model; errors name ``origin``."""
-    fail = _failer(origin)
-    if not isinstance(data, dict):
-        fail("", "must be a JSON object")
-    for key in sorted(_TOP_KEYS - data.keys()):
-        fail(key, "is missing")
-    for key in sorted(data.keys() - _TOP_KEYS):
-        fail(key, f"is not a device model field; known: {', '.join(sorted(_TOP_KEYS))}")
-    if data["format"] != DEVICE_FORMAT:
-        fail("format", f"must be {DEVICE_FORMAT!r}, not {data['format']!r}")
-    if data["version"] != DEVICE_VERSION:
-        fail("version", f"unsupported version {data['version']!r}; this slssnn reads "
-                        f"{DEVICE_VERSION}")
-    name = _string(data["name"], "name", fail)
-    description = _string(data["description"], "description", fail)
+    fail = failer("device model", origin)
+    check_header(data, fail, _TOP_KEYS, DEVICE_FORMAT, DEVICE_VERSION)
+    name = string(data["name"], "name", fail)
+    description = string(data["description"], "description", fail)
     constants = _constants(data["constants"], fail)
     formulas = _formulas(data["formulas"], constants, fail)
     return DeviceModel(name, description, constants, formulas, origin)
 
 
-def _failer(origin: str):
-    def fail(field: str, problem: str):
-        where = f"field '{field}' " if field else ""
-        raise SlssnnError(f"device model {origin}: {where}{problem}")
-    return fail
-
-
-def _string(value: Any, field: str, fail) -> str:
-    if not isinstance(value, str) or not value.strip():
-        fail(field, "must be a non-empty string")
-    return value
-
-
-def _object(value: Any, field: str, fail, keys: set[str]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        fail(field, "must be a JSON object")
-    for key in sorted(keys - value.keys()):
-        fail(f"{field}.{key}", "is missing")
-    for key in sorted(value.keys() - keys):
-        fail(f"{field}.{key}", f"is not allowed here; known: {', '.join(sorted(keys))}")
-    return value
-
-
-def _constants(value: Any, fail) -> dict[str, Constant]:
+def _constants(value: Any, fail: Fail) -> dict[str, Constant]:
     if not isinstance(value, dict) or not value:
         fail("constants", "must be a non-empty JSON object")
     constants = {}
     for key, entry in value.items():
         field = f"constants.{key}"
-        entry = _object(entry, field, fail, {"value_pj", "source"})
-        pj = entry["value_pj"]
-        if isinstance(pj, bool) or not isinstance(pj, int | float) or not math.isfinite(pj):
-            fail(f"{field}.value_pj", f"must be a number of pJ, not {pj!r}")
-        if pj < 0:
-            fail(f"{field}.value_pj", f"must not be negative ({pj} pJ)")
-        constants[key] = Constant(float(pj), _string(entry["source"], f"{field}.source", fail))
+        entry = obj(entry, field, fail, {"value_pj", "source"})
+        pj = number(entry["value_pj"], f"{field}.value_pj", fail, "pJ")
+        constants[key] = Constant(pj, string(entry["source"], f"{field}.source", fail))
     return constants
 
 
@@ -182,8 +145,8 @@ def _formulas(value: Any, constants: dict[str, Constant], fail) -> dict[str, For
         default_label, allowed = NETWORK_COUNTS[key]
         if isinstance(entry, dict) and "label" not in entry:
             entry = {**entry, "label": default_label}
-        entry = _object(entry, f"formulas.{key}", fail, {"label", "terms"})
-        label = _string(entry["label"], f"formulas.{key}.label", fail)
+        entry = obj(entry, f"formulas.{key}", fail, {"label", "terms"})
+        label = string(entry["label"], f"formulas.{key}.label", fail)
         terms = entry["terms"]
         if not isinstance(terms, list) or not terms:
             fail(f"formulas.{key}.terms", "must be a non-empty list")
@@ -195,7 +158,7 @@ def _formulas(value: Any, constants: dict[str, Constant], fail) -> dict[str, For
 
 def _term(value: Any, field: str, allowed: tuple[str, ...], constants: dict[str, Constant],
           fail) -> Term:
-    value = _object(value, field, fail, {"count", "constant"})
+    value = obj(value, field, fail, {"count", "constant"})
     count, constant = value["count"], value["constant"]
     if not isinstance(count, str) or count not in COUNTS:
         fail(f"{field}.count", f"is an unknown count {count!r}; known: {', '.join(COUNTS)}")

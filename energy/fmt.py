@@ -23,6 +23,19 @@ def format_joules(joules: float | None) -> str:
     return f"{joules / size:.3g} {symbol}"
 
 
+_SECOND_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``1.25e-06`` -> ``"1.25 µs"``; None -> ``"n/a"``."""
+    if seconds is None:
+        return "n/a"
+    for size, symbol in _SECOND_UNITS:
+        if abs(seconds) >= size:
+            return f"{seconds / size:.3g} {symbol}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
 def format_count(value: float | None) -> str:
     """A count per inference: integers with thousands separators, others to 2 decimals."""
     if value is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .fmt import breakdown_estimate, format_count, format_joules, format_ratio
+from .plan_text import plan_markdown
 
 _COUNT_TITLES = {"synops": "synops", "neuron_updates": "neuron updates", "spikes": "spikes",
                  "ann_macs": "ANN MACs"}
@@ -13,7 +14,7 @@ _COUNT_TITLES = {"synops": "synops", "neuron_updates": "neuron updates", "spikes
 def render_markdown(report: dict[str, Any], image: str = "energy.png") -> str:
     """The report dict from ``build_report`` as Markdown; ``image`` is the plot's relative path."""
     sections = [_header(report), f"![energy]({image})\n", _totals(report), _measured(report),
-                _layers(report), _formulas(report), _constants(report)]
+                _layers(report), _deployment(report), _formulas(report), _constants(report)]
     return "\n".join(sections)
 
 
@@ -118,6 +119,19 @@ def _layers(report: dict[str, Any]) -> str:
                     f"{format_count(layer['ann_macs'])} | {format_joules(energy['j'])} | "
                     f"{share} |")
     return "\n".join(rows) + "\n"
+
+
+def _deployment(report: dict[str, Any]) -> str:
+    section, edp = report["deployment"], report["energy_delay"]
+    if section["plan"] is None:
+        return (f"## Deployment on {section['chip']['name']}\n\nNot planned: "
+                f"{section['timing']['reason']}.\n")
+    text = plan_markdown(section["plan"], section["timing"])
+    if edp["j_s"] is not None:
+        text += (f"\nEnergy x delay per inference: {edp['j_s']:.3e} J*s "
+                 f"({edp['estimate']}: {format_joules(edp['j_per_inference'])} x "
+                 f"latency).\n")
+    return text
 
 
 def _formulas(report: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from slssnn.atomic import atomic_path
 
-from .fmt import breakdown_estimate, format_joules, joule_unit
+from .fmt import breakdown_estimate, format_joules, format_seconds, joule_unit
 
 FIGSIZE_IN = (12.0, 5.0)
 DPI = 100
@@ -38,9 +38,22 @@ def plot_report(report: dict[str, Any], path: str | os.PathLike[str]) -> None:
     gpu_text = f"GPU measured on {gpu['device']['name']}" if gpu["measured"] \
         else "GPU not measured"
     fig.suptitle(f"{run['network']}: energy per inference (counts from {run['backend']}, "
-                 f"{run['samples']} samples, {run['timesteps']} timesteps; {gpu_text})")
+                 f"{run['samples']} samples, {run['timesteps']} timesteps; {gpu_text})\n"
+                 + _latency_text(report))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
+
+
+def _latency_text(report: dict[str, Any]) -> str:
+    """One line: latency, throughput and energy x delay on the report's chip."""
+    timing, edp = report["deployment"]["timing"], report["energy_delay"]
+    if not timing["estimated"]:
+        return f"latency on {timing['chip']}: not estimated ({timing['reason'][:90]})"
+    return (f"latency on {timing['chip']} (estimate): {format_seconds(timing['latency_s'])} "
+            f"per inference ({timing['steps_per_inference']} steps x "
+            f"{format_seconds(timing['time_per_step_s'])}), "
+            f"{timing['inferences_per_s']:,.0f} inferences/s; energy x delay "
+            f"{edp['j_s']:.3g} J*s")
 
 
 def _bars(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -28,9 +28,11 @@ from typing import Any
 from slssnn.atomic import write_json, write_text
 from slssnn.errors import SlssnnError
 
+from .chips import Chip
+from .deployment import EDP_ESTIMATE, deployment, energy_delay
 from .devices import DeviceModel, builtin_models
 from .estimate import estimate, per_inference_counts
-from .fmt import find_estimate, format_joules, format_ratio
+from .fmt import find_estimate, format_joules, format_ratio, format_seconds
 from .markdown import render_markdown
 from .measured import not_requested
 from .plot import plot_report
@@ -55,13 +57,15 @@ RATIOS: dict[str, tuple[tuple[str, str], tuple[str, str], str]] = {
 
 def build_report(run: dict[str, Any], models: Sequence[DeviceModel], run_path: str = "",
                  measured: dict[str, dict[str, Any]] | None = None,
-                 identical_in: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
+                 identical_in: Sequence[dict[str, str]] = (),
+                 deployed: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report dict (what ``energy.json`` holds) of ``run`` under ``models``.
 
     ``measured`` is :func:`.measured.measure_model`'s ``{"gpu", "cpu"}`` (default: not
     requested); ``identical_in`` lists ``{"backend", "path"}`` of other engines' records
-    already checked identical. Energies in J and pJ per inference; see the module
-    docstring for the ratios.
+    already checked identical; ``deployed`` is :func:`.deployment.deployment`'s plan and
+    timing (default: the run's network on ``loihi``). Energies in J and pJ per inference;
+    see the module docstring for the ratios.
     """
     names = [m.name for m in models]
     if not models or len(set(names)) != len(names):
@@ -94,21 +98,27 @@ def build_report(run: dict[str, Any], models: Sequence[DeviceModel], run_path: s
     report["ratio_definitions"] = {name: spec[2] for name, spec in RATIOS.items()}
     report["measured_ratios"] = _measured_ratios(report)
     report["breakdown"] = _breakdown(estimates)
+    report["deployment"] = deployed if deployed is not None else deployment(run)
+    report["energy_delay"] = energy_delay(report["deployment"],
+                                          find_estimate(report, *EDP_ESTIMATE))
     return report
 
 
 def write_report(run_path: str | os.PathLike[str], out_dir: str | os.PathLike[str],
                  models: Sequence[DeviceModel] | None = None,
                  measured: dict[str, dict[str, Any]] | None = None,
-                 also_runs: Sequence[str | os.PathLike[str]] = ()) -> dict[str, Any]:
+                 also_runs: Sequence[str | os.PathLike[str]] = (),
+                 chip: Chip | str = "loihi") -> dict[str, Any]:
     """Write ``energy.json``, ``energy.md`` and ``energy.png`` for the run JSON at ``run_path``.
 
     ``models`` defaults to :func:`builtin_models`; pass a list to choose (e.g. the built-ins
     plus a user file from :func:`load_device_model`). ``measured``: see
     :func:`build_report`. ``also_runs``: other engines' records of the same network, whose
-    counts must be identical (SlssnnError otherwise). Each file is written atomically into
-    ``out_dir`` (created if missing). Returns the summary :func:`format_summary` prints:
-    J per inference per estimate and measurement, the ratios, the file paths.
+    counts must be identical (SlssnnError otherwise). ``chip``: the chip the run's network
+    is planned on for the time per step, latency and energy x delay. Each file is written
+    atomically into ``out_dir`` (created if missing). Returns the summary that
+    :func:`format_summary` prints: J per inference per estimate and measurement, the ratios,
+    the latency, the file paths.
     """
     run = load_run(run_path)
     identical_in = []
@@ -117,7 +127,8 @@ def write_report(run_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
         identical_in.append({"backend": load_run(other_path)["backend"],
                              "path": str(other_path)})
     models = list(builtin_models().values()) if models is None else list(models)
-    report = build_report(run, models, str(run_path), measured, identical_in)
+    report = build_report(run, models, str(run_path), measured, identical_in,
+                          deployment(run, chip))
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -135,6 +146,7 @@ def write_report(run_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
             "gpu_measured": report["gpu"]["measured"],
             "measured": {engine: _section_summary(report[engine]) for engine in ("gpu", "cpu")},
             "counts_identical_in": [r["backend"] for r in identical_in],
+            "timing": report["deployment"]["timing"], "energy_delay": report["energy_delay"],
             "files": {k: str(v) for k, v in files.items()}}
 
 
@@ -170,6 +182,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"  {label:<{width}}  {joules:.3e} J  ({format_joules(joules)})")
     for name, value in summary["ratios"].items():
         lines.append(f"  {name}: {format_ratio(value)}")
+    lines.append("  " + _timing_line(summary["timing"], summary["energy_delay"]))
     if summary["counts_identical_in"]:
         lines.append("  counts identical in the " + ", ".join(summary["counts_identical_in"])
                      + " record(s)")
@@ -184,6 +197,16 @@ def format_summary(summary: dict[str, Any]) -> str:
                          f"{r['per_s']:.1f} inferences/s, {format_ratio(r['vs_loihi_snn'])}")
     lines.append("  wrote " + ", ".join(summary["files"].values()))
     return "\n".join(lines)
+
+
+def _timing_line(timing: dict[str, Any], edp: dict[str, Any]) -> str:
+    if not timing["estimated"]:
+        return f"latency on {timing['chip']}: not estimated: {timing['reason']}"
+    return (f"latency on {timing['chip']}: {format_seconds(timing['latency_s'])} per inference "
+            f"({timing['steps_per_inference']} steps x "
+            f"{format_seconds(timing['time_per_step_s'])}), "
+            f"{timing['inferences_per_s']:,.0f} inferences/s; energy x delay "
+            f"{edp['j_s']:.3e} J*s ({edp['estimate']})")
 
 
 def _section_summary(section: dict[str, Any]) -> dict[str, Any]:

@@ -57,17 +57,9 @@ def _output_dir(path: str) -> Path:
 
 
 def _progress_bar(desc: str, unit: str):  # -> callable(done, total)
-    from tqdm import tqdm
+    from slssnn.progress import progress_bar
 
-    state: dict[str, Any] = {}
-
-    def update(done: int, total: int) -> None:
-        bar = state.setdefault("bar", tqdm(total=total, desc=desc, unit=unit))
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    return update
+    return progress_bar(desc, unit)
 
 
 def _timesteps(args: argparse.Namespace) -> int:
@@ -117,13 +109,15 @@ def _prepare_training(args: argparse.Namespace, **options: Any) -> Any:
 
     from slssnn.export.netx_writer import export_network
     from slssnn.training.datasets import check_name, fetch, is_data_file, load_dataset
-    from slssnn.training.models import MODEL_CONFIGS, build_model, load_model_config
+    from slssnn.training.models import MODEL_CONFIGS, ModelConfig, build_model, load_model_config
     from slssnn.training.trainer import TrainConfig, resolve_model_config
     from slssnn.training.zoo import check_fits
 
     args.dataset = _data_source(args)
     check_name(args.dataset)
     model = load_model_config(args.model) if args.model else None
+    if model is not None and getattr(args, "cell", None):  # a sweep cell: its own T
+        model = ModelConfig.from_dict({**model.to_dict(), "timesteps": args.timesteps})
     if model is None and not is_data_file(args.dataset) and args.dataset not in MODEL_CONFIGS:
         raise SlssnnError(f"no model for dataset {args.dataset!r}; give --model MODEL.json "
                           "(models: " + ", ".join(sorted(MODEL_CONFIGS)) + ")")
@@ -311,7 +305,8 @@ def cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
     models = [*builtin_models().values(), *map(load_device_model, args.device_model)]
     run_path = Path(args.run[0])
     measured = _measure(Path(args.measure_gpu), run_path, args) if args.measure_gpu else None
-    summary = write_report(run_path, out, models, measured, also_runs=args.run[1:])
+    summary = write_report(run_path, out, models, measured, also_runs=args.run[1:],
+                           chip=args.chip)
     _print_energy(summary)
     return summary
 
@@ -320,6 +315,87 @@ def _print_energy(summary: dict[str, Any]) -> None:
     from slssnn.energy import format_summary
 
     print(format_summary(summary))
+
+
+def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
+    """Map the network onto a chip's cores; with a run record, the time per step and latency."""
+    from slssnn.atomic import write_json
+    from slssnn.energy.chips import load_chip
+    from slssnn.energy.plan import plan_network
+    from slssnn.energy.plan_text import format_plan
+    from slssnn.energy.runfile import load_run
+    from slssnn.energy.timing import estimate_timing
+    from slssnn.export.netx_reader import read_network
+
+    out = _output_file(args.output) if args.output else None
+    chip = load_chip(args.chip)
+    plan = plan_network(read_network(args.network), chip)
+    timing = estimate_timing(plan, load_run(args.run), chip) if args.run else None
+    print(format_plan(plan, chip, timing))
+    result = {"plan": plan, "timing": timing, "chip": chip.to_dict()}
+    if out is not None:
+        write_json(out, result)
+        print(f"wrote {out}")
+    if not plan["placeable"]:
+        raise SlssnnError(f"network {args.network} cannot be placed on {chip.name}: "
+                          + "; ".join(plan["problems"]))
+    return result
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 1,2,4, got {text!r}") from None
+
+
+def _launch_cell(args: argparse.Namespace, timesteps: int, seed: int) -> int:
+    """Run one sweep cell as its own process: this command line plus --cell; its status."""
+    import subprocess
+
+    command = [sys.executable, "-m", "slssnn", *args.argv, "--cell", f"T={timesteps},seed={seed}"]
+    return subprocess.run(command, preexec_fn=_die_with_parent).returncode
+
+
+def _die_with_parent() -> None:
+    """In a child process: receive SIGTERM when the sweep that started it dies (Linux)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    """Train, export and evaluate each (T, seed) cell; the table, Pareto front and plot."""
+    from slssnn.sweep import cell_dir, finished_rows, parse_cell, run_cell, run_sweep
+    from slssnn.sweep_report import render_markdown, summarize, write_sweep
+
+    out = _output_dir(args.out)
+    if args.cell:
+        timesteps, seed = parse_cell(args.cell)
+        cell_args = argparse.Namespace(**{**vars(args), "timesteps": timesteps, "seed": seed,
+                                          "out": cell_dir(out, timesteps, seed)})
+        config = _prepare_training(cell_args, batch_size=args.batch_size, lr=args.lr,
+                                   **_trainer_options(args))
+        run_cell(config, lava=timesteps in args.lava, chip=args.chip, limit=args.limit,
+                 log=lambda line: print(f"T={timesteps} seed={seed}: {line}", flush=True))
+        return
+    if not args.collect:
+        if any(t < 1 for t in args.timesteps) or not args.timesteps or not args.seeds:
+            raise SlssnnError("--timesteps needs integers >= 1 and --seeds at least one seed")
+        cells = [(t, s) for t in args.timesteps for s in args.seeds]
+        run_sweep(cells, out, lambda t, s: _launch_cell(args, t, s), lava=args.lava,
+                  log=lambda line: print(line, flush=True))
+    rows = finished_rows(out)
+    seeds = sorted({r["seed"] for r in rows})
+    title = (f"{rows[0]['dataset']}: accuracy, energy and latency per T (seeds "
+             f"{', '.join(map(str, seeds))}; {rows[0]['samples']} test samples)")
+    files = write_sweep(rows, out, title, command="slssnn " + " ".join(args.argv))
+    print(render_markdown(summarize(rows), title).split("\n", 3)[3].strip())  # no title, image
+    print("wrote " + ", ".join(str(f) for f in files.values()))
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
@@ -447,6 +523,35 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(images uint8 (N,H,W) or (N,C,H,W), event frames "
                                 "(N,T,2,H,W) 0/1; docs/datasets.md)")
 
+    def trainer_options(p: argparse.ArgumentParser) -> None:
+        """Options of the training recipe, shared by 'train' and 'sweep' (each reaches
+        TrainConfig through _train_config)."""
+        p.add_argument("--batch-size", type=_positive_int, default=32,
+                       help="global batch size, all torchrun processes together (default 32)")
+        p.add_argument("--lr", type=_positive_float, default=3e-3,
+                       help="peak learning rate (default 3e-3)")
+        p.add_argument("--optimizer", choices=("adamw", "sgd"), default=None,
+                       help="adamw (default) or sgd (with --momentum, --nesterov)")
+        p.add_argument("--weight-decay", type=float, default=None, metavar="WD",
+                       help="decoupled (AdamW) or L2 (SGD) weight decay (default: the recipe's)")
+        p.add_argument("--momentum", type=float, default=None, help="SGD momentum (default 0.9)")
+        p.add_argument("--nesterov", action="store_true", default=None,
+                       help="SGD with Nesterov momentum")
+        p.add_argument("--warmup-epochs", type=float, default=None, metavar="E",
+                       help="linear learning-rate warm-up over E epochs before the cosine decay "
+                            "(default 0)")
+        p.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
+                       help="cross-entropy label smoothing in [0, 1) (default 0)")
+        p.add_argument("--limit-train", type=_positive_int, default=None, metavar="N",
+                       help="train on the first N training samples only (quick runs)")
+        p.add_argument("--grad-shards", type=_positive_int, default=None, metavar="K",
+                       help="sum each batch's gradient over K contiguous parts in order (default: "
+                            "the number of torchrun processes); one process with K reproduces a "
+                            "K-process torchrun run bit for bit")
+        p.add_argument("--device", default=None,
+                       help="cpu (default), cuda or cuda:N; under torchrun, cuda means "
+                            "cuda:LOCAL_RANK")
+
     def common_train(p: argparse.ArgumentParser) -> None:
         data_source(p, "dataset to train on (default: digits, bundled with scikit-learn)",
                     "digits")
@@ -465,31 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a network; writes checkpoint.pt and train.json",
                        description="Train an STCB network with quantization-aware training.")
     common_train(p)
-    p.add_argument("--batch-size", type=_positive_int, default=32,
-                   help="global batch size, all torchrun processes together (default 32)")
-    p.add_argument("--lr", type=_positive_float, default=3e-3,
-                   help="peak learning rate (default 3e-3)")
-    p.add_argument("--optimizer", choices=("adamw", "sgd"), default=None,
-                   help="adamw (default) or sgd (with --momentum, --nesterov)")
-    p.add_argument("--weight-decay", type=float, default=None, metavar="WD",
-                   help="decoupled (AdamW) or L2 (SGD) weight decay (default: the recipe's)")
-    p.add_argument("--momentum", type=float, default=None, help="SGD momentum (default 0.9)")
-    p.add_argument("--nesterov", action="store_true", default=None,
-                   help="SGD with Nesterov momentum")
-    p.add_argument("--warmup-epochs", type=float, default=None, metavar="E",
-                   help="linear learning-rate warm-up over E epochs before the cosine decay "
-                        "(default 0)")
-    p.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
-                   help="cross-entropy label smoothing in [0, 1) (default 0)")
-    p.add_argument("--limit-train", type=_positive_int, default=None, metavar="N",
-                   help="train on the first N training samples only (quick runs)")
-    p.add_argument("--grad-shards", type=_positive_int, default=None, metavar="K",
-                   help="sum each batch's gradient over K contiguous parts in order (default: "
-                        "the number of torchrun processes); one process with K reproduces a "
-                        "K-process torchrun run bit for bit")
-    p.add_argument("--device", default=None,
-                   help="cpu (default), cuda or cuda:N; under torchrun, cuda means "
-                        "cuda:LOCAL_RANK")
+    trainer_options(p)
     p.add_argument("--out", "-o", default="runs/train", help="output folder (default runs/train)")
     p.add_argument("--resume", action="store_true",
                    help="continue the unfinished run in --out from its last epoch checkpoint "
@@ -561,8 +642,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure-gpu", metavar="CHECKPOINT", default=None,
                    help="measure the run's network (this checkpoint) as SNN and ANN twin on "
                         "the CUDA GPU (NVML energy counter) and the CPU (RAPL), where readable")
+    p.add_argument("--chip", default="loihi", metavar="loihi|loihi2|FILE.json",
+                   help="chip the run's network is planned on for the time per step, latency "
+                        "and energy x delay (default loihi; docs/planning.md)")
     measure_options(p)
     p.set_defaults(func=cmd_energy)
+
+    p = sub.add_parser("plan", help="map a network onto a chip's cores; time per step, latency",
+                       description="Map each layer of a netx network onto neuromorphic cores "
+                                   "under the chip's published limits (neurons, fan-in and "
+                                   "fan-out axons, synaptic memory per core; cores per chip) "
+                                   "and, with a run record, estimate the time per step, the "
+                                   "latency per inference and inferences/s. See "
+                                   "docs/planning.md.")
+    p.add_argument("network", help="netx HDF5 network (.net)")
+    p.add_argument("--run", default=None, metavar="RUN.json",
+                   help="run record of this network ('slssnn run'): its activity gives the "
+                        "time per step and latency")
+    p.add_argument("--chip", default="loihi", metavar="loihi|loihi2|FILE.json",
+                   help="built-in chip (loihi, loihi2) or a chip file (default loihi)")
+    p.add_argument("-o", "--output", default=None, metavar="PLAN.json",
+                   help="also write the plan as JSON")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("sweep", help="train and evaluate at several T: accuracy, energy, latency",
+                       description="Train, export and evaluate the dataset's network at each T "
+                                   "(and seed): deployed accuracy (emulator; Lava for the T in "
+                                   "--lava), spikes and synaptic ops, energy per device model "
+                                   "and the latency estimate per T, with the Pareto front of "
+                                   "accuracy against energy; sweep.json, sweep.md, sweep.png. "
+                                   "Each (T, seed) cell runs as its own process and is reused "
+                                   "once finished: kill the sweep and start it again to "
+                                   "continue. See docs/planning.md (Slurm job arrays).")
+    data_source(p, "dataset whose network to train (default digits)", "digits")
+    p.add_argument("--model", default=None, metavar="MODEL.json",
+                   help="your own network: a ModelConfig as JSON (docs/datasets.md); its T is "
+                        "replaced by each cell's")
+    data_options(p)
+    p.add_argument("--timesteps", "-T", type=_int_list, default=(1, 2, 4, 8), metavar="T,T",
+                   help="the T to compare (default 1,2,4,8)")
+    p.add_argument("--seeds", type=_int_list, default=(0,), metavar="S,S",
+                   help="seeds per T (default 0)")
+    p.add_argument("--epochs", type=_positive_int, default=30,
+                   help="training epochs per cell (default: 30)")
+    trainer_options(p)
+    p.add_argument("--lava", type=_int_list, default=(), metavar="T,T",
+                   help="also run these T in Lava's CPU simulator (slow)")
+    p.add_argument("--limit", type=_positive_int, default=None,
+                   help="evaluate only the first N test samples")
+    p.add_argument("--chip", default="loihi", metavar="loihi|loihi2|FILE.json",
+                   help="chip of the deployment plan and latency estimate (default loihi)")
+    p.add_argument("--out", "-o", required=True, help="sweep folder (one subfolder per cell)")
+    p.add_argument("--cell", default=None, metavar="T=N,seed=S",
+                   help="run only this cell, in this process (what a cluster job runs)")
+    p.add_argument("--collect", action="store_true",
+                   help="train nothing: build the table from the finished cells in --out")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("inspect", help="validate a netx network and print its layers",
                        description="Validate a netx HDF5 file against slssnn's schema and print "
@@ -590,6 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # a sweep starts its cells with it
     try:
         args.func(args)
     except SlssnnError as exc:

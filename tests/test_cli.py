@@ -93,7 +93,7 @@ def test_inspect_valid_files(files):
 
 def test_help_explains_every_subcommand():
     result = slssnn("--help")
-    for command in ("train", "export", "run", "energy", "inspect", "pipeline"):
+    for command in ("train", "export", "run", "energy", "inspect", "pipeline", "plan", "sweep"):
         assert command in result.stdout
         assert slssnn(command, "--help").returncode == 0
 
