@@ -105,7 +105,8 @@ def layer_geometry(spec: Any, in_shape: tuple[int, ...] | None) -> Geometry:
     """The :class:`Geometry` of a netx reader ``LayerSpec`` whose input is ``in_shape``.
 
     Layers are read generically: no ``weight`` -> no synapses; a 2-D weight ``(N, inputs)``
-    -> dense-like; a 4-D weight ``(O, I/groups, kH, kW)`` -> conv.
+    -> dense-like (``dense_rec`` adds its ``N`` recurrent inputs, a complex dense counts a
+    real and an imaginary synapse per pair); a 4-D weight ``(O, I/groups, kH, kW)`` -> conv.
     """
     shape = tuple(int(s) for s in spec.shape)
     weight = getattr(spec, "weight", None)
@@ -116,8 +117,13 @@ def layer_geometry(spec: Any, in_shape: tuple[int, ...] | None) -> Geometry:
     dbits = int(np.max(delay)).bit_length() if delay is not None and np.size(delay) else 0
     if weight.ndim == 2:
         neurons = int(np.prod(shape))
-        return Geometry(spec.name, spec.type, shape, int(weight.shape[1]),
-                        neurons * int(weight.shape[1]), wbits + dbits, wbits, dbits, None)
+        fan_in = int(weight.shape[1])
+        if getattr(spec, "weight_rec", None) is not None:  # dense_rec: its own N outputs too
+            fan_in += int(spec.weight_rec.shape[1])
+        if getattr(spec, "weight_imag", None) is not None:  # complex: a real and an imag synapse
+            fan_in *= 2
+        return Geometry(spec.name, spec.type, shape, fan_in, neurons * fan_in, wbits + dbits,
+                        wbits, dbits, None)
     if weight.ndim != 4 or in_shape is None or len(in_shape) != 3 or len(shape) != 3:
         raise SlssnnError(f"layer {spec.name}: cannot plan a weight of shape {weight.shape} "
                           f"from input {in_shape} to output {shape}")
