@@ -21,7 +21,7 @@ from slssnn.energy.chips import load_chip
 from slssnn.energy.plan import plan_network, weight_bits
 from slssnn.energy.timing import estimate_timing
 from slssnn.errors import SlssnnError
-from slssnn.export.netx_reader import LayerSpec, CubaNeuron
+from slssnn.export.netx_reader import CubaNeuron, LayerSpec
 
 IF = CubaNeuron(i_decay=4096, v_decay=0, threshold=64)
 LAVA_DL_NETX = Path(__import__("lava.lib.dl.netx", fromlist=["x"]).__file__).parents[4] \
