@@ -34,7 +34,7 @@ def synthetic_batch(config: ModelConfig, batch: int, seed: int = 0) -> torch.Ten
 
 def test_every_dataset_has_a_model_and_a_default_t():
     assert set(MODEL_CONFIGS) == set(DEFAULT_TIMESTEPS) == {
-        "digits", "digits-dvs", "fashion-mnist", "cifar10", "cifar100", "tiny-imagenet",
+        "digits", "digits-dvs", "mnist", "fashion-mnist", "cifar10", "cifar100", "tiny-imagenet",
         "dvs-cifar10"}
 
 
