@@ -13,15 +13,18 @@
    same samples: "before" reads every spike of every layer back from
    RingBuffer sinks and runs Lava's own scipy conv (``run_lava``, then the
    record from the rasters); "after" counts inside the run and runs the exact
-   one-product conv (``run_network``, ``run_lava_counts``). On digits (the
-   whole test split) and on mnist (the zoo's 28x28 network, --mnist-samples
-   test images, default 10: "before" costs about a second per step there);
+   one-product conv (``run_network``, ``run_lava_counts``). On digits
+   (--digits-samples test images, default 60: "before" on the whole split took
+   over 20 minutes on the loaded machine) and on mnist (the zoo's 28x28
+   network, --mnist-samples test images, default 10: "before" costs about a
+   second per step there);
    both records must be identical to the emulator's.
 
 This machine is shared and noisy: compare the ratios, not absolute figures.
 
     .venv/bin/python bench/run_speed.py [--checkpoint runs/demo/checkpoint.pt] [--pilotnet-lava]
-        [--mnist-checkpoint runs/mnist/checkpoint.pt] [--mnist-samples 10] [--only-lava]
+        [--mnist-checkpoint runs/mnist/checkpoint.pt] [--digits-samples 60] [--mnist-samples 10]
+        [--only-lava]
 """
 
 from __future__ import annotations
@@ -108,6 +111,8 @@ def main() -> None:
     parser.add_argument("--pilotnet-lava", action="store_true",
                         help="also run the PilotNet-sized network in Lava (minutes)")
     parser.add_argument("--mnist-checkpoint", help="mnist checkpoint (default: random weights)")
+    parser.add_argument("--digits-samples", type=int, default=60,
+                        help="digits test images for the Lava before/after (default 60)")
     parser.add_argument("--mnist-samples", type=int, default=10,
                         help="mnist test images for the Lava before/after (default 10)")
     parser.add_argument("--only-lava", action="store_true",
@@ -119,7 +124,7 @@ def main() -> None:
         export_network(model, net)
         mnist_net = Path(tmp) / "mnist.net"
         export_network(mnist_model(args.mnist_checkpoint), mnist_net)
-        lava_before_after(net, "digits", None)
+        lava_before_after(net, "digits", args.digits_samples)
         lava_before_after(mnist_net, "mnist", args.mnist_samples)
         if args.only_lava:
             return
