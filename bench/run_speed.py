@@ -14,10 +14,22 @@
 4. A PilotNet-sized LIF network (200x66x3 input, five conv and four dense
    layers, random weights) for 15 steps in the emulator; with --pilotnet-lava
    also in Lava (lava-dl's PilotNet LIF took 83.5 s for 15 steps here).
+4. Lava steps/s before and after the counted run (issue 12), side by side on the
+   same samples: "before" reads every spike of every layer back from
+   RingBuffer sinks and runs Lava's own scipy conv (``run_lava``, then the
+   record from the rasters); "after" counts inside the run and runs the exact
+   one-product conv (``run_network``, ``run_lava_counts``). On digits
+   (--digits-samples test images, default 60: "before" on the whole split took
+   over 20 minutes on the loaded machine) and on mnist (the zoo's 28x28
+   network, --mnist-samples test images, default 10: "before" costs about a
+   second per step there);
+   both records must be identical to the emulator's.
 
 This machine is shared and noisy: compare the ratios, not absolute figures.
 
     .venv/bin/python bench/run_speed.py [--checkpoint runs/demo/checkpoint.pt] [--pilotnet-lava]
+        [--mnist-checkpoint runs/mnist/checkpoint.pt] [--digits-samples 60] [--mnist-samples 10]
+        [--only-lava]
 """
 
 from __future__ import annotations
@@ -30,11 +42,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from slssnn.export.netx_reader import read_network
 from slssnn.export.netx_writer import export_network
-from slssnn.lava_runtime.run import pytorch_record, run_network
+from slssnn.lava_runtime.lava_runner import run_lava
+from slssnn.lava_runtime.run import _network_inputs, make_record, pytorch_record, run_network
 from slssnn.lava_runtime.simulate import simulate
 from slssnn.training.checkpoint import load_checkpoint
-from slssnn.training.models import ModelConfig, build_model, digits_config
+from slssnn.training.models import MODEL_CONFIGS, ModelConfig, build_model, digits_config
 
 
 def timed(fn):
@@ -50,6 +64,37 @@ def digits_model(checkpoint: str | None):
     config = digits_config(4)
     config.initial_threshold = 0.25
     return build_model(config).eval()
+
+
+def mnist_model(checkpoint: str | None):
+    if checkpoint:
+        return load_checkpoint(checkpoint)[0]
+    torch.manual_seed(0)
+    config = MODEL_CONFIGS["mnist"](4)
+    config.initial_threshold = 0.25  # random weights that spike in every layer
+    return build_model(config).eval()
+
+
+def lava_before_after(net_path: Path, dataset: str, limit: int | None) -> None:
+    """Lava steps/s: every spike read back + scipy conv (before) vs counted (after)."""
+    net = read_network(net_path)
+    split, currents, timesteps = _network_inputs(net, dataset, limit)
+    n = len(split.labels)
+    steps = n * timesteps + len(net.layers) - 1
+    emu = run_network(net_path, dataset, "emulator", limit=limit)
+
+    def before() -> dict:
+        spikes = run_lava(net_path, currents, timesteps)
+        return make_record("lava", net, dataset, split, spikes, 0.0)
+
+    old, old_s = timed(before)
+    new, new_s = timed(lambda: run_network(net_path, dataset, "lava", limit=limit))
+    same = all(old[k] == new[k] == emu[k] for k in ("predictions", "layers"))
+    print(f"Lava on {dataset}: {n} samples, T={timesteps}, {steps} steps (incl. compile); "
+          f"records identical to the emulator's: {same}")
+    print(f"  before (sinks, scipy conv) {old_s:8.1f} s {steps / old_s:8.2f} steps/s")
+    print(f"  after  (counted, exact conv) {new_s:6.1f} s {steps / new_s:8.2f} steps/s")
+    print(f"  ratio after / before speed: {old_s / new_s:8.1f}x")
 
 
 def pilotnet_model() -> torch.nn.Module:
@@ -95,11 +140,24 @@ def main() -> None:
                         help="PilotNet SDNN samples per emulator batch (default 64)")
     parser.add_argument("--pilotnet-lava", action="store_true",
                         help="also run the PilotNet-sized network in Lava (minutes)")
+    parser.add_argument("--mnist-checkpoint", help="mnist checkpoint (default: random weights)")
+    parser.add_argument("--digits-samples", type=int, default=60,
+                        help="digits test images for the Lava before/after (default 60)")
+    parser.add_argument("--mnist-samples", type=int, default=10,
+                        help="mnist test images for the Lava before/after (default 10)")
+    parser.add_argument("--only-lava", action="store_true",
+                        help="only the Lava before/after comparison (part 4)")
     args = parser.parse_args()
     model = digits_model(args.checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         net = Path(tmp) / "digits.net"
         export_network(model, net)
+        mnist_net = Path(tmp) / "mnist.net"
+        export_network(mnist_model(args.mnist_checkpoint), mnist_net)
+        lava_before_after(net, "digits", args.digits_samples)
+        lava_before_after(mnist_net, "mnist", args.mnist_samples)
+        if args.only_lava:
+            return
         for _ in range(2):  # warm-up: the first torch calls of a process pay one-off costs
             run_network(net, "digits", "emulator", limit=16)
             pytorch_record(model, net, "digits", limit=16)

@@ -181,10 +181,29 @@ def _input_encoding(cfg: Any) -> dict[str, Any]:
                            "on each of the T steps of a sample"}
 
 
+def export_clamps(model: SpikingNet) -> list[dict[str, Any]]:
+    """Per block (file layer index and name), how many values export's quantization clamped
+    onto Loihi's range: ``bias`` (neurons) and ``threshold`` (0 or 1), counted by
+    :func:`slssnn.training.quantize.quantize_block` where it clamps. The input layer's
+    threshold is range-checked, never clamped; its currents depend on the data and are
+    counted where the data is encoded (:func:`slssnn.training.models.encode_currents`,
+    printed by ``slssnn run``)."""
+    clamps, index = [], 0
+    for block, flatten in zip(model.blocks, model.flatten_before, strict=True):
+        index += 2 if flatten else 1
+        q = block.quantized()
+        kind = "conv" if block.is_conv else "dense"
+        clamps.append({"layer": index, "name": f"{index}:{kind}",
+                       "bias": int(q.bias_clamped), "threshold": int(q.threshold_clamped)})
+    return clamps
+
+
 def network_metadata(model: SpikingNet, provenance: dict[str, Any]) -> dict[str, Any]:
-    """Our metadata group: T, input encoding, readout rule, classes, model config, provenance."""
+    """Our metadata group: T, input encoding, readout rule, classes, model config, clamp
+    counts (:func:`export_clamps`), provenance."""
     cfg = model.config
     return {
+        "clamps": export_clamps(model),
         "timesteps": cfg.timesteps,
         "input_encoding": _input_encoding(cfg),
         "readout": "argmax of output spike counts; ties go to the lowest class index",

@@ -21,6 +21,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -165,3 +166,105 @@ def run_lava(net_path: str | os.PathLike[str], currents: np.ndarray, timesteps: 
         window = window.reshape(window.shape[:-1] + (samples, timesteps))
         spikes.append(np.moveaxis(window, (-2, -1), (0, 1)).astype(np.int8))
     return spikes
+
+
+def _window_inputs(currents: np.ndarray, timesteps: int, total: int, stepwise: bool
+                   ) -> np.ndarray:
+    """The input layer's ``a_in`` currents for one run of ``total`` steps, Lava order
+    ``(*lava_shape, total)``: each sample's current on its T steps, then zeros."""
+    samples = currents.shape[0]
+    if stepwise:
+        per_step = currents.astype(np.int32).reshape(samples * timesteps, *currents.shape[2:])
+    else:
+        per_step = np.repeat(currents.astype(np.int32), timesteps, axis=0)  # (N*T, *input_shape)
+    per_step = np.moveaxis(per_step, 0, -1)  # (*input_shape, N*T)
+    data = np.zeros(per_step.shape[:-1] + (total,), dtype=np.int32)
+    data[..., : samples * timesteps] = per_step
+    return _to_lava_order(data)
+
+
+class LavaCounts(NamedTuple):
+    """What a run record needs from a Lava run, counted inside it (:func:`run_lava_counts`).
+
+    ``output``: output spikes per sample, int64 ``(N, classes)``; ``per_neuron``:
+    per block (input layer first) its spikes per neuron over all samples and steps,
+    int64, shaped like the layer ((C, H, W) or (n,)).
+    """
+
+    output: np.ndarray
+    per_neuron: list[np.ndarray]
+
+
+def run_lava_counts(net_path: str | os.PathLike[str], currents: np.ndarray, timesteps: int,
+                    chunk_steps: int = 500,
+                    on_progress: Callable[[int, int], None] | None = None,
+                    timeout: float | None = None, stepwise: bool = False,
+                    scipy_conv: bool = False) -> LavaCounts:
+    """:func:`run_lava`'s one run of ``N*T + L - 1`` steps, reading back only counts.
+
+    Each block's ``out`` port feeds a :class:`~.lava_procs.counter.SpikeCounter` that
+    counts, inside the run, the block's spikes over its window (block ``i``:
+    global steps ``i+1 .. i+N*T``, the steps :func:`run_lava` slices), per
+    neuron, and for the output block also per sample. Only those arrays are
+    read back: ``neurons`` values per block plus ``N x classes``, instead of
+    ``neurons x steps`` per block. Conv blocks run Lava's fixed-point Conv model
+    with its convolution computed by one exact product per step
+    (:mod:`.lava_procs.conv`; ``scipy_conv`` keeps Lava's own scipy loop, about a
+    second per step at 28x28). Arguments as for :func:`run_lava`; runs in an
+    isolated worker (``timeout`` in seconds).
+    """
+    samples = currents.shape[0]
+    depth = len(read_network(net_path).layers)
+    total = samples * timesteps + depth - 1
+    inputs = _window_inputs(currents, timesteps, total, stepwise)
+    output, per_neuron = run_isolated(
+        _count_inline, (net_path, total, inputs, samples, timesteps, chunk_steps, on_progress,
+                        scipy_conv), timeout=timeout)
+    return LavaCounts(output.reshape(samples, -1).astype(np.int64),
+                      [_to_lava_order(c).astype(np.int64) for c in per_neuron])
+
+
+def _count_inline(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarray,
+                  samples: int, timesteps: int, chunk_steps: int,
+                  on_progress: Callable[[int, int], None] | None, scipy_conv: bool = False
+                  ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Build the file with netx, a counter on every block, run, read back the counts (Lava
+    order): ``(output counts (N, *out_shape), [per-neuron counts per block])``."""
+    if "lava.magma.runtime.message_infrastructure.multiprocessing" not in sys.modules:
+        _prepare_multiprocessing()
+    from lava.lib.dl.netx import hdf5
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.conv.process import Conv
+    from lava.proc.io.source import RingBuffer as Source
+
+    from .lava_procs.conv import PyConvModelFixedExact
+    from .lava_procs.counter import SpikeCounter
+
+    net = hdf5.Network(net_config=str(Path(net_path)), reset_interval=timesteps)
+    blocks = net.layers
+    if type(blocks[0]).__name__ != "Input":
+        raise SlssnnError(f"network {net_path}: layer 0 must be an input layer")
+    source = Source(data=inputs.astype(np.int32))
+    source.s_out.connect(blocks[0].neuron.a_in)  # netx's Input leaves its inp port unconnected
+    counters = []
+    for i, block in enumerate(blocks):
+        counter = SpikeCounter(shape=block.out.shape, first=i, samples=samples,
+                               timesteps=timesteps, per_sample=i == len(blocks) - 1)
+        block.out.connect(counter.a_in)
+        counters.append(counter)
+    exceptions = {} if scipy_conv else {Conv: PyConvModelFixedExact}
+    run_cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=exceptions)
+    done = 0
+    try:
+        while done < steps:
+            now = min(chunk_steps, steps - done)
+            net.run(condition=RunSteps(num_steps=now), run_cfg=run_cfg)
+            done += now
+            if on_progress is not None:
+                on_progress(done, steps)
+        per_neuron = [np.rint(c.counts.get()).astype(np.int64) for c in counters]
+        output = np.rint(counters[-1].sample_counts.get()).astype(np.int64)
+        return output, per_neuron
+    finally:
+        net.stop()

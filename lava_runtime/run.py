@@ -22,7 +22,7 @@ import torch
 from slssnn.errors import SlssnnError
 from slssnn.export.netx_reader import NetxNetwork, read_network
 from slssnn.training.datasets import EVENTS, Dataset, Split, load_dataset
-from slssnn.training.models import SpikingNet, input_currents, predict
+from slssnn.training.models import SpikingNet, encode_currents, predict
 
 from .activity import layer_activity
 
@@ -37,10 +37,20 @@ def make_record(backend: str, net: NetxNetwork, dataset: str, split: Split,
                 spikes: list[np.ndarray], wall_seconds: float) -> dict[str, Any]:
     """Build a run record from every layer's spikes ``(N, T, *layer_shape)``."""
     samples, timesteps = spikes[-1].shape[:2]
-    counts = torch.from_numpy(spikes[-1].reshape(samples, timesteps, -1).sum(1).astype(np.int64))
-    predictions = predict(counts)
-    labels = split.labels[:samples]
+    output = spikes[-1].reshape(samples, timesteps, -1).sum(1).astype(np.int64)
     per_neuron = [s.sum(axis=(0, 1), dtype=np.int64) for s in spikes]
+    return record_from_counts(backend, net, dataset, split, output, per_neuron, int(timesteps),
+                              wall_seconds)
+
+
+def record_from_counts(backend: str, net: NetxNetwork, dataset: str, split: Split,
+                       output: np.ndarray, per_neuron: list[np.ndarray], timesteps: int,
+                       wall_seconds: float) -> dict[str, Any]:
+    """Build a run record from output spike counts per sample ``(N, classes)`` and every
+    layer's spikes per neuron over the run (shaped like the layer)."""
+    samples = output.shape[0]
+    predictions = predict(torch.from_numpy(np.asarray(output, dtype=np.int64)))
+    labels = split.labels[:samples]
     return {
         "version": RECORD_VERSION,
         "backend": backend,
@@ -94,8 +104,10 @@ def _network_inputs(net: NetxNetwork, dataset: DataSource, limit: int | None,
         if limit < 1:
             raise SlssnnError(f"--limit must be >= 1, got {limit}")
         split = Split(split.images[:limit], split.labels[:limit])
-    currents = input_currents(split.images, meta["input_encoding"]["scale"]).numpy()
-    return split, currents, timesteps
+    currents, clamped = encode_currents(split.images, meta["input_encoding"]["scale"])
+    if clamped:
+        print(f"input layer: {clamped} input current(s) clamped to Loihi's range")
+    return split, currents.numpy(), timesteps
 
 
 def run_network(net_path: str | os.PathLike[str], dataset: DataSource, backend: str = "lava",
@@ -116,15 +128,16 @@ def run_network(net_path: str | os.PathLike[str], dataset: DataSource, backend: 
     stepwise = currents.ndim == len(net.input_shape) + 2  # event frames (N, T, *input_shape)
     started = time.perf_counter()
     if backend == "lava":
-        from .lava_runner import run_lava
+        from .lava_runner import run_lava_counts
 
-        spikes = run_lava(Path(net_path), currents, timesteps, on_progress=on_progress,
-                          timeout=timeout, stepwise=stepwise)
-    else:
-        from .emulator import run_windows
+        counts = run_lava_counts(Path(net_path), currents, timesteps, on_progress=on_progress,
+                                 timeout=timeout, stepwise=stepwise)
+        return record_from_counts(backend, net, _name(dataset), split, counts.output,
+                                  counts.per_neuron, timesteps, time.perf_counter() - started)
+    from .emulator import run_windows
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        spikes = run_windows(net, currents, timesteps, device=device, stepwise=stepwise)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    spikes = run_windows(net, currents, timesteps, device=device, stepwise=stepwise)
     return make_record(backend, net, _name(dataset), split, spikes,
                        time.perf_counter() - started)
 

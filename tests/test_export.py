@@ -49,6 +49,24 @@ def test_fields_read_back_with_h5py(exported):
         assert meta["timesteps"] == 5 and meta["provenance"] == {"test": True}
 
 
+def test_export_stores_and_prints_the_clamp_counts(tmp_path, capsys):
+    import torch
+
+    from slssnn.cli import main
+    from slssnn.training.checkpoint import save_checkpoint
+
+    model = random_net()
+    with torch.no_grad():
+        model.blocks[0].threshold.fill_(1e-6)  # rounds to 0 on the grid: clamped to 1
+    save_checkpoint(tmp_path / "c.pt", model, {})
+    assert main(["export", str(tmp_path / "c.pt"), "-o", str(tmp_path / "n.net")]) == 0
+    clamps = read_network(tmp_path / "n.net").metadata["clamps"]
+    assert clamps[0] == {"layer": 1, "name": "1:conv", "bias": 0, "threshold": 1}
+    assert len(clamps) == len(model.blocks)
+    assert "clamped onto Loihi's range: 1 value(s) (1:conv bias 0, threshold 1;" \
+        in capsys.readouterr().out
+
+
 def test_export_does_not_change_the_model(tmp_path):
     model = random_net()
     before = {k: v.clone() for k, v in model.state_dict().items()}

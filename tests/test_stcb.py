@@ -76,6 +76,25 @@ def test_quantization_grid():
     assert torch.allclose(q.weight_ste * q.scale, w, atol=1e-3)
 
 
+def test_quantization_counts_every_clamp():
+    weight = torch.tensor([[1.0, -0.5]])  # scale 254 file units per float unit
+    bias = torch.tensor([0.1, 20.0, -20.0, 16.1])  # 25.4 fits; 5080, -5080, 4089.4 -> 4089
+    q = quantize_block(weight, bias, torch.tensor(1e-4))  # 0.0254 rounds to 0 -> clamped to 1
+    assert q.bias.tolist() == [25.0, 4095.0, -4096.0, 4089.0]
+    assert int(q.bias_clamped) == 2 and int(q.threshold_clamped) == 1
+    q = quantize_block(weight, None, torch.tensor(600.0))  # 152,400 > 2**17 - 1
+    assert int(q.bias_clamped) == 0 and int(q.threshold_clamped) == 1
+    assert int(quantize_block(weight, bias[:1], torch.tensor(1.0)).threshold_clamped) == 0
+
+
+def test_input_current_clamp_is_counted():
+    from slssnn.training.fixed_point import INPUT_CURRENT_MAX
+    from slssnn.training.models import encode_currents
+
+    currents, clamped = encode_currents(torch.tensor([1.0, 40000.0, -40000.0, 3.0]), 1.0)
+    assert currents.tolist() == [1, INPUT_CURRENT_MAX, -INPUT_CURRENT_MAX, 3] and clamped == 2
+
+
 def test_straight_through_gradient_reaches_float_weights_unchanged():
     weight = torch.randn(4, 4, requires_grad=True)
     q = quantize_block(weight, None, torch.tensor(1.0))

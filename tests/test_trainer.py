@@ -208,3 +208,45 @@ def test_cuda_training_matches_its_checkpoint_on_cpu(tmp_path):
 
     cpu = evaluate(model, load_dataset("digits").test)["accuracy"]
     assert cpu == result["test_accuracy_quantized_pytorch"]
+
+
+def test_resume_rebuilds_the_network_stored_in_the_checkpoint(tmp_path, monkeypatch):
+    """Edit the zoo entry between a crash and a resume: the resumed run trains the stored
+    network, not the edited one."""
+    from slssnn.training import models, trainer
+    from slssnn.training.models import ModelConfig
+
+    config = TrainConfig(dataset="digits", timesteps=2, epochs=2, batch_size=32, limit_train=64,
+                         out_dir=str(tmp_path))
+    real_epoch, calls = trainer._Loop.epoch, []
+
+    def crash_in_epoch_two(loop, bar):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("crash")
+        return real_epoch(loop, bar)
+
+    monkeypatch.setattr(trainer._Loop, "epoch", crash_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=False)
+    stored = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model_config"]
+    original = models.MODEL_CONFIGS["digits"]
+
+    def edited(timesteps: int) -> ModelConfig:
+        cfg = original(timesteps)
+        cfg.layers[0]["out_channels"] = 8  # a different network under the same name
+        return cfg
+
+    monkeypatch.setitem(models.MODEL_CONFIGS, "digits", edited)
+    result = train(config, progress=False, resume=True)
+    assert result["model_config"] == stored
+    assert result["model_config"]["layers"][0]["out_channels"] == 64
+    assert len(result["history"]) == 2
+
+
+def test_validation_holds_out_part_of_the_training_split_and_never_reads_test(tmp_path):
+    result = train(TrainConfig(dataset="digits", timesteps=2, epochs=1, batch_size=64,
+                               validation=True, out_dir=str(tmp_path)), progress=False)
+    assert "validation_accuracy" in result["history"][0]
+    assert "test_accuracy_quantized_pytorch" not in result
+    assert result["validation_samples"] == 144  # 10 % of digits' 1,437 training images

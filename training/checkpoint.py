@@ -113,6 +113,7 @@ def load_resume_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     if "resume" not in payload:
         raise SlssnnError(f"checkpoint {path}: training already finished (no field 'resume')")
     return {"config": payload["train"]["config"], "history": payload["train"]["history"],
+            "model_config": payload["model_config"],
             "state_dict": payload["state_dict"], **payload["resume"]}
 
 

@@ -11,6 +11,8 @@ file's metadata, and :func:`build_model` is the only way to build a network.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -29,21 +31,69 @@ from .model_config import (  # noqa: F401  (re-exported: the historical home of 
 from .neuron import CubaParams, run_cuba, run_cuba_constant
 from .stcb import STCB, NeuronConfig
 
-DIGITS_INPUT_I_DECAY = 2048
-"""Digits input layer: current decay 1/2 per step (synaptic memory), see :func:`digits_config`."""
-DIGITS_INPUT_THRESHOLD = {1: 3, 2: 8}
-"""Digits input layer threshold (vThMant) per T, for currents = pixel values 0..16
-(12 for every T not listed); measured, see :func:`digits_config`."""
-DIGITS_INPUT_THRESHOLD_DEFAULT = 12
-DIGITS_OUTPUT_CLAMP_SLOPE = 0.02
-"""Gradient slope outside [0, T] of the digits output block (docs/method.md, "Clamp slope")."""
+INPUT_I_DECAY = 2048
+"""Image input layer: current decay 1/2 per step (synaptic memory), see :func:`recipe_config`."""
+INPUT_THRESHOLD = {1: 3, 2: 8}
+"""Image input layer threshold (vThMant) per T, for currents 0..16 (pixel values of digits,
+8-bit pixels / 16 elsewhere); :data:`INPUT_THRESHOLD_DEFAULT` for every T not listed. Measured
+on digits, see :func:`digits_config`."""
+INPUT_THRESHOLD_DEFAULT = 12
+OUTPUT_CLAMP_SLOPE = 0.02
+"""Gradient slope outside [0, T] of every network's output block (docs/method.md, "Clamp
+slope"): an output class silent for every sample can still learn to fire."""
+BLOCK_OPTIONS_DEFAULT: dict[str, Any] = {"i_decay": DECAY_UNITY}
+"""Every STCB of a recipe network: IF neurons without synaptic memory (v_decay is the
+config's 0). Set per block because the config-wide ``i_decay`` is the input layer's."""
+# Names kept for the digits scripts and docs.
+DIGITS_INPUT_I_DECAY = INPUT_I_DECAY
+DIGITS_INPUT_THRESHOLD = INPUT_THRESHOLD
+DIGITS_INPUT_THRESHOLD_DEFAULT = INPUT_THRESHOLD_DEFAULT
+DIGITS_OUTPUT_CLAMP_SLOPE = OUTPUT_CLAMP_SLOPE
+
+
+def recipe_layers(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``layers`` (conv / flatten / dense specs) with the shared recipe's block options: IF
+    blocks without current memory, and the output clamp slope on the last block. Options a
+    spec already sets win."""
+    out = [dict(spec) for spec in layers]
+    blocks = [spec for spec in out if spec["type"] != "flatten"]
+    for spec in blocks:
+        for key, value in BLOCK_OPTIONS_DEFAULT.items():
+            spec.setdefault(key, value)
+    if blocks:
+        blocks[-1].setdefault("clamp_slope", OUTPUT_CLAMP_SLOPE)
+    return out
+
+
+def recipe_config(name: str, input_shape: tuple[int, int, int], num_classes: int,
+                  timesteps: int, layers: list[dict[str, Any]], input_scale: float = 1.0,
+                  input_kind: str = "current") -> ModelConfig:
+    """A network with the shared recipe (every zoo network and digits; docs/method.md).
+
+    - image input (``input_kind="current"``, currents 0..16 per step): the input
+      layer keeps half its current from step to step (``i_decay`` 2048) with
+      threshold :data:`INPUT_THRESHOLD` for T (12 from T = 4 on), so its spike
+      count grades the pixel almost linearly; event input keeps the
+      pass-through input layer (threshold 0, ``i_decay`` 4096);
+    - every STCB an IF neuron without synaptic memory, and the output block's
+      ``clamp_slope`` :data:`OUTPUT_CLAMP_SLOPE` (:func:`recipe_layers`).
+    """
+    if input_kind == "events":
+        return ModelConfig(name=name, input_shape=input_shape, num_classes=num_classes,
+                           timesteps=timesteps, layers=recipe_layers(layers),
+                           input_scale=input_scale, input_threshold=0, input_kind="events")
+    return ModelConfig(name=name, input_shape=input_shape, num_classes=num_classes,
+                       timesteps=timesteps, layers=recipe_layers(layers),
+                       input_scale=input_scale,
+                       input_threshold=INPUT_THRESHOLD.get(timesteps, INPUT_THRESHOLD_DEFAULT),
+                       i_decay=INPUT_I_DECAY)
 
 
 def digits_config(timesteps: int) -> ModelConfig:
     """The conv STCB network for scikit-learn's 8x8 digits (strided downsampling).
 
     The recipe (measured over seeds 0-2 with ``bench/digits_sweep.py``; docs/datasets.md,
-    "The digits network"):
+    "The digits network"), shared by every zoo network (:func:`recipe_config`):
 
     - the input layer gets the pixel value (0..16) as current on every step
       and keeps half of its current from step to step (``i_decay = 2048``;
@@ -64,25 +114,13 @@ def digits_config(timesteps: int) -> ModelConfig:
       (``clamp_slope``), so that an output class silent for every sample can
       still learn to fire.
     """
-    block = {"i_decay": DECAY_UNITY}
-    return ModelConfig(
-        name="digits",
-        input_shape=(1, 8, 8),
-        num_classes=10,
-        timesteps=timesteps,
-        layers=[
-            {"type": "conv", "out_channels": 64, "kernel": 3, "stride": 1, "padding": 1,
-             **block},
-            {"type": "conv", "out_channels": 128, "kernel": 3, "stride": 2, "padding": 1,
-             **block},
-            {"type": "flatten"},
-            {"type": "dense", "out_features": 256, **block},
-            {"type": "dense", "out_features": 10, **block,
-             "clamp_slope": DIGITS_OUTPUT_CLAMP_SLOPE},
-        ],
-        input_threshold=DIGITS_INPUT_THRESHOLD.get(timesteps, DIGITS_INPUT_THRESHOLD_DEFAULT),
-        i_decay=DIGITS_INPUT_I_DECAY,
-    )
+    return recipe_config(
+        "digits", (1, 8, 8), 10, timesteps,
+        [{"type": "conv", "out_channels": 64, "kernel": 3, "stride": 1, "padding": 1},
+         {"type": "conv", "out_channels": 128, "kernel": 3, "stride": 2, "padding": 1},
+         {"type": "flatten"},
+         {"type": "dense", "out_features": 256},
+         {"type": "dense", "out_features": 10}])
 
 
 MODEL_CONFIGS = {"digits": digits_config}
@@ -90,8 +128,15 @@ MODEL_CONFIGS = {"digits": digits_config}
 
 def input_currents(images: torch.Tensor, scale: float) -> torch.Tensor:
     """The host-side encoding: ``clamp(round(images * scale))`` as int64 currents (a_in units)."""
+    return encode_currents(images, scale)[0]
+
+
+def encode_currents(images: torch.Tensor, scale: float) -> tuple[torch.Tensor, int]:
+    """:func:`input_currents` and how many currents the clamp to
+    ``[-INPUT_CURRENT_MAX, INPUT_CURRENT_MAX]`` changed (the input layer's clamp count)."""
     current = torch.round(images * scale).to(torch.int64)
-    return current.clamp(-INPUT_CURRENT_MAX, INPUT_CURRENT_MAX)
+    clamped = current.clamp(-INPUT_CURRENT_MAX, INPUT_CURRENT_MAX)
+    return clamped, int((clamped != current).sum())
 
 
 class InputLayer(nn.Module):

@@ -32,6 +32,9 @@ class QuantizedBlock(NamedTuple):
     tensors in file units; ``scale`` is file units per float unit;
     ``weight_ste``, ``bias_ste`` and ``threshold_ste`` equal ``int / scale``
     in value and carry the gradient of the float parameters.
+    ``bias_clamped`` and ``threshold_clamped`` count (0-dim int64 tensors) the
+    values the clamps above moved onto Loihi's range (export reports them;
+    weights cannot leave [-254, 254] by construction).
     """
 
     weight: torch.Tensor
@@ -41,6 +44,8 @@ class QuantizedBlock(NamedTuple):
     weight_ste: torch.Tensor
     bias_ste: torch.Tensor | None
     threshold_ste: torch.Tensor
+    bias_clamped: torch.Tensor | None = None
+    threshold_clamped: torch.Tensor | None = None
 
 
 def quantize_block(
@@ -53,8 +58,10 @@ def quantize_block(
         # round(w * scale / 2) * 2, with scale / 2 exact (a power-of-two scaling commutes
         # with rounding), in one product and in place
         w_int = torch.round_(weight * (scale / WEIGHT_STEP)).mul_(WEIGHT_STEP)
-        th_int = torch.round(threshold * scale).clamp(1, THRESHOLD_MAX)
-        b_int = None if bias is None else torch.round(bias * scale).clamp(BIAS_MIN, BIAS_MAX)
+        th_raw = torch.round(threshold * scale)
+        th_int = th_raw.clamp(1, THRESHOLD_MAX)
+        b_raw = None if bias is None else torch.round(bias * scale)
+        b_int = None if b_raw is None else b_raw.clamp(BIAS_MIN, BIAS_MAX)
         # straight-through images x + (x_int / scale - x): value x_int / scale (up to
         # rounding), gradient of x; the differences formed here, outside the graph
         w_step = torch.div(w_int, scale).sub_(weight)
@@ -68,4 +75,7 @@ def quantize_block(
         weight_ste=weight + w_step,
         bias_ste=None if bias is None else bias + b_step,
         threshold_ste=threshold + th_step,
+        bias_clamped=torch.zeros((), dtype=torch.int64) if b_raw is None
+        else (b_raw != b_int).sum(),
+        threshold_clamped=(th_raw != th_int).sum(),
     )

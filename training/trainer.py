@@ -38,7 +38,7 @@ from slssnn.errors import SlssnnError
 
 from . import distributed
 from .checkpoint import capture_rng_state, load_resume_state, restore_rng_state, save_checkpoint
-from .datasets import Dataset, Split, is_data_file, load_dataset
+from .datasets import Dataset, Split, is_data_file, load_dataset, validation_split
 from .heap import keep_heap
 from .models import MODEL_CONFIGS, ModelConfig, SpikingNet, build_model, predict
 from .zoo import check_fits, data_file_config
@@ -62,6 +62,9 @@ class TrainConfig:
     ``dataset`` is a registered name or the path of a ``.npz`` data file; ``model``
     a :class:`ModelConfig` as a dict (the contents of ``--model MODEL.json``), or None
     for the dataset's own network (:func:`resolve_model_config`).
+    ``validation`` holds out a stratified :data:`VALIDATION_FRACTION` of the
+    training split (seed 0), trains on the rest and evaluates on it instead
+    of the test split, which is then never read: recipe choices are made so.
     """
 
     dataset: str = "digits"
@@ -79,6 +82,7 @@ class TrainConfig:
     logit_scale: float = 10.0
     shift_fraction: float = 0.5
     limit_train: int | None = None
+    validation: bool = False
     grad_shards: int | None = None
     seed: int = 0
     device: str = "cpu"
@@ -249,10 +253,15 @@ def deterministic(device: torch.device) -> Iterator[None]:
         torch.backends.cudnn.benchmark = saved[2]
 
 
-def _train_split(data: Dataset, config: TrainConfig) -> Split:
-    if config.limit_train is None:
-        return data.train
-    return Split(data.train.images[:config.limit_train], data.train.labels[:config.limit_train])
+def _splits(data: Dataset, config: TrainConfig) -> tuple[Split, Split]:
+    """(training split, evaluation split): the test split, or with ``validation`` the held-out
+    part of the training split (training then uses the rest)."""
+    train, evaluation = data.train, data.test
+    if config.validation:
+        train, evaluation = validation_split(train)
+    if config.limit_train is not None:
+        train = Split(train.images[:config.limit_train], train.labels[:config.limit_train])
+    return train, evaluation
 
 
 class _Loop:
@@ -319,7 +328,7 @@ class _Loop:
         seconds = time.perf_counter() - started
         loss_sum, correct = distributed.all_sum([loss_sum, correct], ctx)
         return {"loss": loss_sum / len(order), "train_accuracy": round(correct) / len(order),
-                "test_accuracy": _test_accuracy(self.model, self.test_split, ctx),
+                _eval_key(config): _test_accuracy(self.model, self.test_split, ctx),
                 "samples_per_second": len(order) / seconds,
                 "lr": self.optimizer.param_groups[0]["lr"]}
 
@@ -404,9 +413,13 @@ def _train(config: TrainConfig, ctx: distributed.Context, progress: bool, resume
     config = _with_shards(config, ctx)
     torch.manual_seed(config.seed)
     data = load_dataset(config.dataset, config.data_dir, config.timesteps)
-    model = build_model(resolve_model_config(config, data)).to(ctx.device)
+    # On --resume the network is the one stored in the checkpoint, not today's zoo entry.
+    model_config = ModelConfig.from_dict(state["model_config"]) if state is not None \
+        else resolve_model_config(config, data)
+    model = build_model(model_config).to(ctx.device)
     check_fits(model.config, data)
-    loop = _Loop(config, ctx, model, _train_split(data, config), data.test)
+    train_split, eval_split = _splits(data, config)
+    loop = _Loop(config, ctx, model, train_split, eval_split)
     history: list[dict[str, Any]] = []
     if state is not None:
         loop.restore(state)
@@ -420,7 +433,7 @@ def _train(config: TrainConfig, ctx: distributed.Context, progress: bool, resume
         batches.set_description(f"epoch {epoch + 1}")
         history.append({"epoch": epoch + 1, **loop.epoch(batches)})
         last = history[-1]
-        epochs.set_postfix(loss=f"{last['loss']:.3f}", test=f"{last['test_accuracy']:.3f}",
+        epochs.set_postfix(loss=f"{last['loss']:.3f}", test=f"{last[_eval_key(config)]:.3f}",
                            sps=f"{last['samples_per_second']:.0f}")
         if ctx.is_main:
             record = {"config": asdict(config), "model_config": model.config.to_dict(),
@@ -432,8 +445,7 @@ def _train(config: TrainConfig, ctx: distributed.Context, progress: bool, resume
         "config": asdict(config),
         "model_config": model.config.to_dict(),
         "history": history,
-        "test_accuracy_quantized_pytorch": _test_accuracy(model, data.test, ctx),
-        "test_samples": len(data.test.labels),
+        **_final_accuracy(model, eval_split, config, ctx),
         "runtime": {"device": str(ctx.device), "world_size": ctx.world_size,
                     "torch": str(torch.__version__)},
     }
@@ -441,6 +453,19 @@ def _train(config: TrainConfig, ctx: distributed.Context, progress: bool, resume
         save_checkpoint(out / "checkpoint.pt", model, result)
         write_json(out / "train.json", result)
     return result
+
+
+def _eval_key(config: TrainConfig) -> str:
+    """The history's per-epoch accuracy column: on the test or the validation split."""
+    return "validation_accuracy" if config.validation else "test_accuracy"
+
+
+def _final_accuracy(model: SpikingNet, split: Split, config: TrainConfig,
+                    ctx: distributed.Context) -> dict[str, Any]:
+    """The record's accuracy keys: on the test split, or on the validation split."""
+    kind = "validation" if config.validation else "test"
+    return {f"{kind}_accuracy_quantized_pytorch": _test_accuracy(model, split, ctx),
+            f"{kind}_samples": len(split.labels)}
 
 
 def write_csv(path: Path, history: list[dict[str, Any]]) -> None:

@@ -2,10 +2,14 @@
 
 Every network is an input layer, a stack of 3x3 conv STCBs that downsample by
 stride 2 (netx 0.6.0 cannot load pooling), one flatten and two dense STCBs.
-Image datasets feed ``round(pixel / 16)`` (0..16 for 8-bit pixels) as input
-current each step, input threshold 8, like digits; event datasets feed one
-current of 1 per event at its step into an input layer with threshold 0 and
-``i_decay = 4096``, so it passes the frames through spike for spike.
+Every network is built by :func:`slssnn.training.models.recipe_config`, the
+recipe digits proved and every zoo network shares (docs/method.md): image
+datasets feed ``round(pixel / 16)`` (0..16 for 8-bit pixels, digits' range)
+as input current each step into an input layer with current memory
+(``i_decay = 2048``, threshold 12 at T >= 4); event datasets feed one current
+of 1 per event at its step into an input layer with threshold 0 and
+``i_decay = 4096``, so it passes the frames through spike for spike. Every
+output block has the clamp slope 0.02.
 
 The configs are registered into :data:`slssnn.training.models.MODEL_CONFIGS`
 under the dataset's name; :data:`DEFAULT_TIMESTEPS` is the T each is meant
@@ -21,7 +25,7 @@ from typing import Any
 from slssnn.errors import SlssnnError
 
 from .datasets import EVENTS, Dataset
-from .models import MODEL_CONFIGS, ModelConfig
+from .models import MODEL_CONFIGS, ModelConfig, recipe_config
 
 PIXEL_SCALE = 1 / 16
 """8-bit pixels 0..255 -> input currents 0..16 (digits' range)."""
@@ -44,9 +48,7 @@ FLATTEN: dict[str, Any] = {"type": "flatten"}
 def _image(name: str, shape: tuple[int, int, int], classes: int, layers: list[dict[str, Any]]
            ) -> Callable[[int], ModelConfig]:
     def config(timesteps: int) -> ModelConfig:
-        return ModelConfig(name=name, input_shape=shape, num_classes=classes,
-                           timesteps=timesteps, layers=[dict(s) for s in layers],
-                           input_scale=PIXEL_SCALE, input_threshold=8)
+        return recipe_config(name, shape, classes, timesteps, layers, input_scale=PIXEL_SCALE)
     config.__doc__ = f"The {name} network (input {shape}, {classes} classes)."
     return config
 
@@ -54,11 +56,14 @@ def _image(name: str, shape: tuple[int, int, int], classes: int, layers: list[di
 def _events(name: str, shape: tuple[int, int, int], classes: int, layers: list[dict[str, Any]]
             ) -> Callable[[int], ModelConfig]:
     def config(timesteps: int) -> ModelConfig:
-        return ModelConfig(name=name, input_shape=shape, num_classes=classes,
-                           timesteps=timesteps, layers=[dict(s) for s in layers],
-                           input_scale=1.0, input_threshold=0, input_kind="events")
+        return recipe_config(name, shape, classes, timesteps, layers, input_kind="events")
     config.__doc__ = f"The {name} network (event frames {shape}, {classes} classes)."
     return config
+
+
+def _28x28(classes: int) -> list[dict[str, Any]]:
+    """28x28 -> 14 -> 7, then dense 256."""
+    return [conv(32), conv(64, 2), conv(64), conv(128, 2), FLATTEN, dense(256), dense(classes)]
 
 
 def _vgg_cifar(classes: int) -> list[dict[str, Any]]:
@@ -70,9 +75,8 @@ def _vgg_cifar(classes: int) -> list[dict[str, Any]]:
 ZOO: dict[str, Callable[[int], ModelConfig]] = {
     "digits-dvs": _events("digits-dvs", (2, 10, 10), 10,
                           [conv(64), conv(128, 2), FLATTEN, dense(256), dense(10)]),
-    "fashion-mnist": _image("fashion-mnist", (1, 28, 28), 10,
-                            [conv(32), conv(64, 2), conv(64), conv(128, 2), FLATTEN, dense(256),
-                             dense(10)]),
+    "mnist": _image("mnist", (1, 28, 28), 10, _28x28(10)),
+    "fashion-mnist": _image("fashion-mnist", (1, 28, 28), 10, _28x28(10)),
     "cifar10": _image("cifar10", (3, 32, 32), 10, _vgg_cifar(10)),
     "cifar100": _image("cifar100", (3, 32, 32), 100, _vgg_cifar(100)),
     "tiny-imagenet": _image("tiny-imagenet", (3, 64, 64), 200,
@@ -83,7 +87,7 @@ ZOO: dict[str, Callable[[int], ModelConfig]] = {
                             FLATTEN, dense(512), dense(10)]),
 }
 
-DEFAULT_TIMESTEPS = {"digits": 4, "digits-dvs": 4, "fashion-mnist": 4, "cifar10": 4,
+DEFAULT_TIMESTEPS = {"digits": 4, "digits-dvs": 4, "mnist": 4, "fashion-mnist": 4, "cifar10": 4,
                      "cifar100": 4, "tiny-imagenet": 4, "dvs-cifar10": 10}
 """The T each network is meant for (event datasets are binned into T frames)."""
 

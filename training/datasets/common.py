@@ -20,6 +20,8 @@ from slssnn.errors import SlssnnError
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
+VALIDATION_FRACTION = 0.1
+"""Share of the training split held out for validation (recipe choices), stratified, seed 0."""
 
 IMAGE = "image"
 """Dataset kind: one static image per sample, presented as current on each of the T steps."""
@@ -53,6 +55,20 @@ def stratified_split(images: np.ndarray, labels: np.ndarray,
     x_train, x_test, y_train, y_test = train_test_split(
         images, labels, test_size=test_fraction, random_state=SPLIT_SEED, stratify=labels)
     return to_split(x_train, y_train), to_split(x_test, y_test)
+
+
+def validation_split(train: Split, fraction: float = VALIDATION_FRACTION) -> tuple[Split, Split]:
+    """``train`` -> (the rest, validation): a stratified ``fraction`` of it, seed
+    :data:`SPLIT_SEED`. Recipe choices are made on the validation part, never on the test split.
+    """
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(train.labels))
+    keep, held = train_test_split(index, test_size=fraction, random_state=SPLIT_SEED,
+                                  stratify=train.labels.numpy())
+    keep, held = torch.from_numpy(np.sort(keep)), torch.from_numpy(np.sort(held))
+    return (Split(train.images[keep], train.labels[keep]),
+            Split(train.images[held], train.labels[held]))
 
 
 def to_split(images: np.ndarray, labels: np.ndarray) -> Split:

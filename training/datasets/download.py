@@ -12,7 +12,8 @@ from pathlib import Path
 
 from slssnn.errors import SlssnnError
 
-_TORCHVISION = {"fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
+_TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10",
+                "cifar100": "CIFAR100"}
 
 
 def download(name: str, data_dir: str | os.PathLike[str] | None, expected: str) -> None:

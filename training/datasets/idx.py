@@ -1,4 +1,4 @@
-"""Fashion-MNIST from its four official IDX files (gzip), parsed here with gzip + numpy.
+"""MNIST and Fashion-MNIST from their four official IDX files (gzip), parsed with gzip + numpy.
 
 IDX layout (LeCun's MNIST page; Fashion-MNIST uses it unchanged): two zero
 bytes, a type byte (0x08 = unsigned byte), the number of dimensions, then one
@@ -26,6 +26,7 @@ FILES = {
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
 EXPECTED = ", ".join(FILES.values()) + " (in DIR, DIR/fashion-mnist or DIR/FashionMNIST/raw)"
+MNIST_EXPECTED = ", ".join(FILES.values()) + " (in DIR, DIR/mnist or DIR/MNIST/raw)"
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot"]
 UBYTE = 0x08
@@ -80,17 +81,24 @@ def _read_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.nda
     if len(images) != len(labels):
         raise SlssnnError(f"{labels_path}: {len(labels)} labels for {len(images)} images "
                           f"in {images_path.name}")
-    check_labels(labels_path, labels, len(CLASS_NAMES))
+    check_labels(labels_path, labels, 10)
     return images[:, None], labels  # (N, 1, 28, 28) uint8
+
+
+def load_idx_dataset(name: str, data_dir: str | os.PathLike[str] | None,
+                     folders: list[str], expected: str, class_names: list[str]) -> Dataset:
+    """The official train / t10k IDX pair of files under ``data_dir/<one of folders>``:
+    uint8 images (1, 28, 28) (MNIST and Fashion-MNIST: 60,000 / 10,000)."""
+    root = find_root(name, data_dir, folders, FILES["train_images"], expected)
+    paths = dict(zip(FILES, require_files(name, root, list(FILES.values()), expected),
+                     strict=True))
+    train = to_split(*_read_pair(paths["train_images"], paths["train_labels"]))
+    test = to_split(*_read_pair(paths["test_images"], paths["test_labels"]))
+    return Dataset(name=name, train=train, test=test, class_names=class_names,
+                   input_shape=(1, 28, 28))
 
 
 def load_fashion_mnist(data_dir: str | os.PathLike[str] | None) -> Dataset:
     """Fashion-MNIST: the official 60,000 / 10,000 split, uint8 images (1, 28, 28)."""
-    root = find_root("fashion-mnist", data_dir, ["", "fashion-mnist", "FashionMNIST/raw"],
-                     FILES["train_images"], EXPECTED)
-    paths = dict(zip(FILES, require_files("fashion-mnist", root, list(FILES.values()), EXPECTED),
-                     strict=True))
-    train = to_split(*_read_pair(paths["train_images"], paths["train_labels"]))
-    test = to_split(*_read_pair(paths["test_images"], paths["test_labels"]))
-    return Dataset(name="fashion-mnist", train=train, test=test, class_names=CLASS_NAMES,
-                   input_shape=(1, 28, 28))
+    return load_idx_dataset("fashion-mnist", data_dir, ["", "fashion-mnist", "FashionMNIST/raw"],
+                            EXPECTED, CLASS_NAMES)
