@@ -119,7 +119,9 @@ def plot_sweep(lines: list[dict[str, Any]], title: str, path: Path) -> None:
             else:
                 label += f"\n{format_joules(x['energy_j'][FRONT_ENERGY])}"
             ax.annotate(label, (value * scale, mean), xytext=(9, 0), textcoords="offset points",
-                        fontsize=9, va="center")
+                        fontsize=9, va="center", zorder=4,
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                              "alpha": 0.85})
         ax.set_xscale("log")
         ax.margins(y=0.12)  # the labels of the top and bottom points stay inside
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
