@@ -340,7 +340,7 @@ def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
 
     out = _output_file(args.output) if args.output else None
     chip = load_chip(args.chip)
-    plan = plan_network(read_network(args.network), chip)
+    plan = plan_network(read_network(args.network, args.num_layers), chip)
     timing = estimate_timing(plan, load_run(args.run), chip) if args.run else None
     print(format_plan(plan, chip, timing))
     result = {"plan": plan, "timing": timing, "chip": chip.to_dict()}
@@ -677,6 +677,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "time per step and latency")
     p.add_argument("--chip", default="loihi", metavar="loihi|loihi2|FILE.json",
                    help="built-in chip (loihi, loihi2) or a chip file (default loihi)")
+    p.add_argument("--num-layers", type=_positive_int, default=None, metavar="N",
+                   help="plan only the first N layer groups, as netx's num_layers builds them")
     p.add_argument("-o", "--output", default=None, metavar="PLAN.json",
                    help="also write the plan as JSON")
     p.set_defaults(func=cmd_plan)
