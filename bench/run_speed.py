@@ -14,7 +14,7 @@
 4. A PilotNet-sized LIF network (200x66x3 input, five conv and four dense
    layers, random weights) for 15 steps in the emulator; with --pilotnet-lava
    also in Lava (lava-dl's PilotNet LIF took 83.5 s for 15 steps here).
-4. Lava steps/s before and after the counted run (issue 12), side by side on the
+5. Lava steps/s before and after the counted run (issue 12), side by side on the
    same samples: "before" reads every spike of every layer back from
    RingBuffer sinks and runs Lava's own scipy conv (``run_lava``, then the
    record from the rasters); "after" counts inside the run and runs the exact
