@@ -248,7 +248,7 @@ def test_report_json(rendered):
     assert report["run"] == {"path": report["run"]["path"], "backend": "emulator",
                              "network": "tiny.net", "dataset": "digits", "split": "test",
                              "samples": 10, "timesteps": 5, "accuracy": 0.9,
-                             "counts_identical_in": []}
+                             "counts_identical_in": [], "graded_layers": []}
     for engine in ("gpu", "cpu"):  # not asked to measure: says so, gives no number
         assert report[engine] == {"measured": False, "reason": "not requested (pass "
                                   "--measure-gpu CHECKPOINT to measure)"}
