@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -93,7 +93,6 @@ def run_netx_inline(net_path: str | os.PathLike[str], steps: int,
     if "lava.magma.runtime.message_infrastructure.multiprocessing" not in sys.modules:
         _prepare_multiprocessing()
     from lava.lib.dl.netx import hdf5
-    from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
@@ -115,18 +114,8 @@ def run_netx_inline(net_path: str | os.PathLike[str], steps: int,
         sink = Sink(shape=block.out.shape, buffer=steps)
         block.out.connect(sink.a_in)
         sinks.append(sink)
-    run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
-    done = 0
-    try:
-        while done < steps:
-            now = min(chunk_steps, steps - done)
-            net.run(condition=RunSteps(num_steps=now), run_cfg=run_cfg)
-            done += now
-            if on_progress is not None:
-                on_progress(done, steps)
-        return [sink.data.get() for sink in sinks]
-    finally:
-        net.stop()
+    return _run_chunks(net, steps, Loihi2SimCfg(select_tag="fixed_pt"), chunk_steps,
+                       on_progress, lambda: [sink.data.get() for sink in sinks])
 
 
 def run_lava(net_path: str | os.PathLike[str], currents: np.ndarray, timesteps: int,
@@ -233,7 +222,6 @@ def _count_inline(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarr
     if "lava.magma.runtime.message_infrastructure.multiprocessing" not in sys.modules:
         _prepare_multiprocessing()
     from lava.lib.dl.netx import hdf5
-    from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.conv.process import Conv
     from lava.proc.io.source import RingBuffer as Source
@@ -255,6 +243,17 @@ def _count_inline(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarr
         counters.append(counter)
     exceptions = {} if scipy_conv else {Conv: PyConvModelFixedExact}
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=exceptions)
+    return _run_chunks(net, steps, run_cfg, chunk_steps, on_progress, lambda: (
+        np.rint(counters[-1].sample_counts.get()).astype(np.int64),
+        [np.rint(c.counts.get()).astype(np.int64) for c in counters]))
+
+
+def _run_chunks(net, steps: int, run_cfg, chunk_steps: int,
+                on_progress: Callable[[int, int], None] | None, read: Callable[[], Any]) -> Any:
+    """Run a built network ``steps`` steps in chunks of ``chunk_steps`` (progress after each),
+    return ``read()`` taken before the network stops; stop it whatever happens."""
+    from lava.magma.core.run_conditions import RunSteps
+
     done = 0
     try:
         while done < steps:
@@ -263,8 +262,6 @@ def _count_inline(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarr
             done += now
             if on_progress is not None:
                 on_progress(done, steps)
-        per_neuron = [np.rint(c.counts.get()).astype(np.int64) for c in counters]
-        output = np.rint(counters[-1].sample_counts.get()).astype(np.int64)
-        return output, per_neuron
+        return read()
     finally:
         net.stop()
