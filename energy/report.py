@@ -129,12 +129,7 @@ def write_report(run_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
     models = list(builtin_models().values()) if models is None else list(models)
     report = build_report(run, models, str(run_path), measured, identical_in,
                           deployment(run, chip))
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SlssnnError(f"energy output folder {out}: cannot create it "
-                          f"({exc.__class__.__name__})") from exc
+    out = _output_folder(out_dir)
     files = {"png": out / "energy.png", "md": out / "energy.md", "json": out / "energy.json"}
     plot_report(report, files["png"])
     write_text(files["md"], render_markdown(report, image=files["png"].name))
@@ -150,6 +145,17 @@ def write_report(run_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
             "files": {k: str(v) for k, v in files.items()}}
 
 
+def _output_folder(out_dir: str | os.PathLike[str]) -> Path:
+    """``out_dir``, created if needed; one line naming it where it cannot be."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SlssnnError(f"energy output folder {out}: cannot create it "
+                          f"({exc.__class__.__name__})") from exc
+    return out
+
+
 def energy_report(run: dict[str, Any] | str | os.PathLike[str], out_dir: str | os.PathLike[str],
                   models: Sequence[DeviceModel] | None = None) -> dict[str, Any]:
     """The energy report of one run record (a dict from ``run_network``, or its JSON file).
@@ -160,12 +166,7 @@ def energy_report(run: dict[str, Any] | str | os.PathLike[str], out_dir: str | o
     estimate under the built-in models, or ``models``).
     """
     if isinstance(run, dict):
-        out = Path(out_dir)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SlssnnError(f"energy output folder {out}: cannot create it "
-                              f"({exc.__class__.__name__})") from exc
+        out = _output_folder(out_dir)
         write_json(out / "run.json", run)
         run = out / "run.json"
     return write_report(run, out_dir, models)

@@ -140,14 +140,8 @@ def run_lava(net_path: str | os.PathLike[str], currents: np.ndarray, timesteps: 
     samples = currents.shape[0]
     depth = len(read_network(net_path).layers)
     total = samples * timesteps + depth - 1
-    if stepwise:
-        per_step = currents.astype(np.int32).reshape(samples * timesteps, *currents.shape[2:])
-    else:
-        per_step = np.repeat(currents.astype(np.int32), timesteps, axis=0)  # (N*T, *input_shape)
-    per_step = np.moveaxis(per_step, 0, -1)  # (*input_shape, N*T)
-    data = np.zeros(per_step.shape[:-1] + (total,), dtype=np.int32)
-    data[..., : samples * timesteps] = per_step
-    rasters = run_netx(net_path, total, _to_lava_order(data), reset_interval=timesteps,
+    rasters = run_netx(net_path, total, _window_inputs(currents, timesteps, total, stepwise),
+                       reset_interval=timesteps,
                        chunk_steps=chunk_steps, on_progress=on_progress, timeout=timeout)
     spikes = []
     for i, raster in enumerate(rasters):
