@@ -172,8 +172,3 @@ class NetxNetwork:
     def has_input_block(self) -> bool:
         """Whether the first block is an input layer (input enters its neurons' ``a_in``)."""
         return self.layers[0].type == "input"
-
-    @property
-    def graded(self) -> bool:
-        """Whether any layer sends graded messages (sigma-delta layers)."""
-        return any(layer.is_sigma_delta for layer in self.layers)
