@@ -32,13 +32,22 @@ quantized with the function training uses
 (:func:`slssnn.training.quantize.quantize_block`: per-layer scale 254 / max|w|,
 ``weight`` and ``weight_rec`` together) and the error is reported per layer.
 
+A synaptic bias into a decaying current (CubaLIF with ``tau_syn > dt``, LI +
+spiking node) is not a constant voltage bias, which is all a netx neuron has; it
+is the input of a source that fires at every step. Into the first block (a flat
+spike input) it becomes the weights of one more input channel, 1 at every step
+(``input_encoding.bias_channel``, appended by :func:`slssnn.lava_runtime.
+simulate.simulate`); into a later dense block, the weights from a clock neuron
+appended to the dense layer before it (no input, ``bias = vThMant + 1``).
+
 Refused, with the node named: loops other than a neuron's own Affine/Linear
 (and recurrence on a conv or the input layer), nested graphs, folds that are
 not exact or whose weights span more than 8 bits, non-zero ``v_reset`` or a
 subtractive reset recorded in node metadata, decays that differ between
-neurons of a layer, a bias filtered by a decaying current, an LI not followed
-by a spiking node or followed by a CubaLIF that filters again, delays on conv
-layers, inside a fold or off the step grid, and any node type netx does not run.
+neurons of a layer, a bias filtered by a decaying current where no always-on
+source can carry it (above), an LI not followed by a spiking node or followed
+by a CubaLIF that filters again, delays on conv layers, inside a fold or off
+the step grid, and any node type netx does not run.
 """
 
 from __future__ import annotations
@@ -122,6 +131,14 @@ class Conversion:
                 f"{r['threshold_int']:>7} {r['threshold_rel_error']:>11.3g} "
                 f"{r['weights_clipped']:>5}/{r['bias_clipped']:<5} "
                 f"{r['i_decay']:>7} {r['v_decay']:>7}")
+        for r in self.report:
+            if "current_bias" in r:
+                lines.append(f"layer {r['layer']}: the bias its decaying current filters is "
+                             f"weight column {r['current_bias']['column']}, from "
+                             f"{r['current_bias']['from']}")
+            if "clock_neuron" in r:
+                lines.append(f"layer {r['layer']}: neuron {r['clock_neuron']} is a clock (bias "
+                             "above threshold, no input): it fires at every step")
         return "\n".join(lines)
 
 
@@ -255,15 +272,22 @@ def _on_grid(weight: np.ndarray, bias: np.ndarray | None, threshold: float) -> b
     return bool(ok)
 
 
-def _quantize(weight: np.ndarray, bias: np.ndarray | None, threshold: float
+def _quantize(weight: np.ndarray, bias: np.ndarray | None, threshold: float,
+              threshold_max: int = THRESHOLD_MAX
               ) -> tuple[np.ndarray, np.ndarray | None, int, dict[str, Any]]:
-    """Integer weight, bias, threshold of a folded layer, and its quantization record."""
-    if _on_grid(weight, bias, threshold):
+    """Integer weight, bias, threshold of a folded layer, and its quantization record.
+
+    ``threshold_max``: the largest integer threshold allowed (a layer that hosts a
+    clock neuron needs ``vThMant < 4095``, its bias); the scale is capped to meet it.
+    """
+    if _on_grid(weight, bias, threshold) and round(threshold) <= threshold_max:
         w, b, th, scale = np.round(weight), None if bias is None else np.round(bias), \
             int(round(threshold)), 1.0
     else:
+        cap = threshold_max / threshold if threshold * WEIGHT_MAX > threshold_max * np.abs(
+            weight).max(initial=0.0) else None
         q = quantize_block(torch.from_numpy(weight), None if bias is None else
-                           torch.from_numpy(bias), torch.tensor(float(threshold)))
+                           torch.from_numpy(bias), torch.tensor(float(threshold)), cap)
         w, th, scale = q.weight.numpy(), int(q.threshold), float(q.scale)
         b = None if q.bias is None else q.bias.numpy()
     scaled = weight * scale
@@ -476,19 +500,16 @@ def _passthrough_input(shape: tuple[int, ...]) -> tuple[LayerSpec, dict[str, Any
     return spec, encoding
 
 
-def _bias_node(block: _Block) -> tuple[str, Any]:
-    """The first node in front of the block's neuron that carries a non-zero bias."""
-    nodes = block.synapse_nodes + ([block.recurrent] if block.recurrent else [])
-    for name, node in nodes:
-        if _kind(node) in ("Affine", "Conv2d") and getattr(node, "bias", None) is not None \
-                and np.any(np.asarray(node.bias) != 0):
-            return name, node
-    return nodes[-1]
-
-
 def _fold(block: _Block, nf: NeuronFloat, weight: np.ndarray, bias: np.ndarray | None,
-          out_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None, float]:
-    """Per-step gain into the weights, thresholds (if they differ) too, v_leak into bias."""
+          out_shape: tuple[int, ...]
+          ) -> tuple[np.ndarray, np.ndarray | None, float, np.ndarray | None]:
+    """Per-step gain into the weights, thresholds (if they differ) too, v_leak into bias.
+
+    Returns ``(weight, voltage bias or None, threshold, current bias or None)``: a
+    synaptic bias goes to the voltage bias when the neuron does not filter its input,
+    else it stays a per-neuron input to the current (in weight units), which netx
+    carries as the weight from an always-on source (:func:`graph_to_layers`).
+    """
     name, node = block.neuron.spiking
     gain = _per_output(nf.gain, out_shape, "the input gain", name, node)
     theta = _per_output(nf.threshold, out_shape, "v_threshold", name, node)
@@ -497,23 +518,33 @@ def _fold(block: _Block, nf: NeuronFloat, weight: np.ndarray, bias: np.ndarray |
         raise _refuse(name, node, "its input gain (r, w_in and time constants) is zero or not "
                       "finite")
     b = np.zeros(out_shape[0]) if bias is None else np.asarray(bias, np.float64).reshape(-1)
-    if nf.filters_input and np.any(b != 0):
-        raise _refuse(*_bias_node(block), f"a synaptic bias into '{block.neuron.filter[0]}' "
-                      "would be filtered by its decaying current (time constant > dt); Loihi "
-                      "adds bias to the voltage (express it as v_leak)")
+    filtered = nf.filters_input and bool(np.any(b != 0))
     expand = (-1,) + (1,) * (weight.ndim - 1)
     w = weight * gain.reshape(expand)
-    total_bias = gain * b + leak
+    current = gain * b if filtered else None
+    total_bias = leak if filtered else gain * b + leak
     if np.ptp(theta) > EXACT_TOLERANCE * np.abs(theta).max():
         if np.any(theta <= 0):
             raise _refuse(name, node, "v_threshold differs between neurons and is not "
                           "positive everywhere; Loihi has one threshold per layer")
         w, total_bias, threshold = w / theta.reshape(expand), total_bias / theta, 1.0
+        current = None if current is None else current / theta
     else:
         threshold = float(theta[0])
     if threshold < 0:
         raise _refuse(name, node, "v_threshold must be >= 0 on Loihi")
-    return w, (total_bias if np.any(total_bias != 0) else None), threshold
+    return w, (total_bias if np.any(total_bias != 0) else None), threshold, current
+
+
+def _current_bias_node(block: _Block, dt: float) -> tuple[str, Any] | None:
+    """The node whose bias the block's neuron filters through its decaying current, if any."""
+    if not block.neuron.read(dt).filters_input:
+        return None
+    nodes = block.synapse_nodes + ([block.recurrent] if block.recurrent else [])
+    return next(((name, node) for name, node in nodes
+                 if _kind(node) in ("Affine", "Conv2d")
+                 and getattr(node, "bias", None) is not None
+                 and np.any(np.asarray(node.bias) != 0)), None)
 
 
 def _synapse_float(block: _Block, prev: tuple[int, ...]
@@ -598,9 +629,20 @@ def _check_delays(block: _Block, w_int: np.ndarray, dt: float) -> np.ndarray | N
     return delay
 
 
-def _block_spec(index: int, block: _Block, prev: tuple[int, ...], dt: float
+CLOCK_THRESHOLD_MAX = BIAS_MAX - 1
+"""A clock neuron fires on its bias alone at every step: ``bias = vThMant + 1 <= 4095``."""
+
+
+def _block_spec(index: int, block: _Block, prev: tuple[int, ...], dt: float,
+                bias_source: str | None = None, clock_for: tuple[str, Any] | None = None
                 ) -> tuple[LayerSpec, dict[str, Any]]:
-    """The netx block (at ``index``, or ``index + 1`` after a flatten) and its record."""
+    """The netx block (at ``index``, or ``index + 1`` after a flatten) and its record.
+
+    ``bias_source``: the always-on input (the last one, after the ``prev`` inputs)
+    that carries the bias this block's decaying current filters, as one more weight
+    column; ``clock_for``: the next block's biased node, for which this block gets
+    one more neuron, a clock that fires at every step (see :func:`graph_to_layers`).
+    """
     kind, weight, bias, out, flatten, geometry, fold = _synapse_float(block, prev)
     index += int(flatten)
     inputs = int(np.prod(weight.shape[1:]))
@@ -611,12 +653,23 @@ def _block_spec(index: int, block: _Block, prev: tuple[int, ...], dt: float
             bias = rec_bias if bias is None else np.asarray(bias, np.float64).reshape(-1) \
                 + rec_bias
     nf = block.neuron.read(dt)
-    w, b, threshold = _fold(block, nf, weight, bias, out)
-    w_int, b_int, th_int, record = _quantize(w, b, threshold)
+    w, b, threshold, current = _fold(block, nf, weight, bias, out)
+    if bias_source is not None:  # the filtered bias: a weight from the always-on input
+        w = np.hstack([w[:, :inputs], (np.zeros(out[0]) if current is None else current)[:, None],
+                       w[:, inputs:]])
+    if clock_for is not None and kind != "dense":
+        raise _refuse(*clock_for, f"a bias filtered by a decaying current after the conv layer "
+                      f"'{block.neuron.spiking[0]}': netx carries it as a weight from a neuron "
+                      "that fires at every step, which a conv layer cannot hold")
+    w_int, b_int, th_int, record = _quantize(
+        w, b, threshold, CLOCK_THRESHOLD_MAX if clock_for is not None else THRESHOLD_MAX)
+    ff = inputs + int(bias_source is not None)
     names = [p[0] for p in block.synapse_nodes]
     if fold is not None:
-        lost = np.flatnonzero(np.any(w.reshape(w.shape[0], -1) != 0, axis=1)
-                              & ~np.any(w_int.reshape(w.shape[0], -1) != 0, axis=1))
+        nir_cols = np.r_[0:inputs, ff:w.shape[1]] if w.ndim == 2 else slice(None)
+        w_nir, w_int_nir = w.reshape(w.shape[0], -1), w_int.reshape(w.shape[0], -1)
+        lost = np.flatnonzero(np.any(w_nir[:, nir_cols] != 0, axis=1)
+                              & ~np.any(w_int_nir[:, nir_cols] != 0, axis=1))
         if lost.size:
             raise SlssnnError(f"NIR nodes {' -> '.join(names)}: the folded weights span more "
                               f"than Loihi's 8-bit weight range: {lost.size} neuron(s) of "
@@ -624,9 +677,25 @@ def _block_spec(index: int, block: _Block, prev: tuple[int, ...], dt: float
         record["fold"] = fold
     w_rec_int = None
     if block.recurrent is not None:
-        w_int, w_rec_int = w_int[:, :inputs], w_int[:, inputs:]
+        w_int, w_rec_int = w_int[:, :ff], w_int[:, ff:]
         record["recurrent"] = block.recurrent[0]
-    delay = _check_delays(block, w_int, dt)
+    delay = _check_delays(block, w_int[:, :inputs] if ff > inputs else w_int, dt)
+    if delay is not None and ff > inputs:  # a Delay after the Affine delays its bias too
+        lag = (_delay_steps(*block.delay_out, dt).reshape(-1, 1) if block.delay_out
+               else np.zeros((out[0], 1), np.int64))
+        delay = np.hstack([delay, lag])
+    if bias_source is not None:
+        record["current_bias"] = {"from": bias_source, "column": inputs}
+    if clock_for is not None:  # one more neuron: no input, bias above threshold
+        clock = out[0]
+        w_int = np.vstack([w_int, np.zeros((1, w_int.shape[1]), w_int.dtype)])
+        b_int = np.append(np.zeros(clock, np.int64) if b_int is None else b_int, th_int + 1)
+        if w_rec_int is not None:
+            w_rec_int = np.pad(w_rec_int, ((0, 1), (0, 1)))
+        if delay is not None:
+            delay = np.vstack([delay, np.zeros((1, delay.shape[1]), delay.dtype)])
+        out = (clock + 1,)
+        record["clock_neuron"] = clock
     spec = LayerSpec(index, "dense_rec" if w_rec_int is not None else kind, out,
                      CubaNeuron(nf.i_decay, nf.v_decay, th_int), w_int, b_int,
                      flatten_before=flatten, delay=delay, weight_rec=w_rec_int, **geometry)
@@ -699,12 +768,30 @@ def graph_to_layers(graph: Any, dt: float | None = None
         layers.append(spec)
     if not blocks and first is None:
         raise SlssnnError("NIR graph: no neuron layer between Input and Output")
+    biased = [_current_bias_node(block, dt) for block in blocks] + [None]
+    if biased[0] is not None and (first is not None or len(shape) != 1):
+        raise _refuse(*biased[0], f"a bias filtered by the decaying current of "
+                      f"'{blocks[0].neuron.spiking[0]}', right after "
+                      f"{'an input neuron layer' if first is not None else 'a (C, H, W) input'}"
+                      ": netx carries it as a weight from an always-on input, which only a "
+                      "flat spike input can have")
     prev, index = shape, len(layers)
-    for block in blocks:
-        spec, record = _block_spec(index, block, prev, dt)
+    for k, block in enumerate(blocks):
+        source = None
+        if biased[k] is not None:  # after a flat input or a dense layer (else refused)
+            source = (f"input channel {prev[0]}, 1 at every step" if k == 0 else
+                      f"clock neuron {prev[0]} of layer {index - 1}")
+        spec, record = _block_spec(index, block, prev, dt, source, biased[k + 1])
         layers.append(spec)
         reports.append(record)
-        prev, index = spec.shape, spec.index + 1
+        prev = (spec.shape[0] - 1,) if biased[k + 1] is not None else spec.shape
+        index = spec.index + 1
+    if biased[0] is not None:
+        encoding = {"kind": "spikes", "scale": 1.0, "bias_channel": shape[0],
+                    "description": f"spikes (0/1, or graded) into the first synapse; input "
+                                   f"channel {shape[0]} is 1 at every step (slssnn appends "
+                                   f"it): it carries the biases that '{biased[0][0]}' adds to "
+                                   "a decaying current"}
     return layers, reports, encoding
 
 

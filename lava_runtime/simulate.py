@@ -81,6 +81,27 @@ def _check_input(net: NetxNetwork, name: str, value: np.ndarray, steps: int | No
                       f"batch axis), got {value.shape}")
 
 
+def with_bias_channel(net: NetxNetwork, spikes: np.ndarray | None, steps: int
+                      ) -> np.ndarray | None:
+    """Spikes with the network's always-on input channel appended, where it has one.
+
+    A NIR graph whose first synapse adds a bias to a decaying current is written
+    with one more input, ``metadata["input_encoding"]["bias_channel"]`` (the last),
+    that must be 1 at every step (docs/nir.md). Inputs of the graph's own shape
+    ``([B,] n - 1, steps)`` get it appended; inputs that already hold it pass.
+    """
+    channel = (net.metadata.get("input_encoding") or {}).get("bias_channel")
+    if channel is None or net.has_input_block or len(net.input_shape) != 1:
+        return spikes
+    if spikes is None:
+        spikes = np.zeros((channel, steps), dtype=np.int64)
+    spikes = np.asarray(spikes)
+    if spikes.ndim not in (2, 3) or spikes.shape[-2] != channel:
+        return spikes  # the file's own input shape, or a shape _check_input refuses
+    ones = np.ones(spikes.shape[:-2] + (1, spikes.shape[-1]), dtype=spikes.dtype)
+    return np.concatenate([spikes, ones], axis=-2)
+
+
 def _message_bits(net: NetxNetwork, spikes: np.ndarray) -> int:
     """Bits of graded input spikes into a first synapse (0: binary spikes)."""
     if net.has_input_block:
@@ -120,6 +141,7 @@ def simulate(net: str | os.PathLike[str], *, steps: int, spikes: np.ndarray | No
     if steps < 1:
         raise SlssnnError(f"steps must be >= 1, got {steps}")
     network = read_network(net, num_layers)
+    spikes = with_bias_channel(network, spikes, steps)
     batched = False
     message_bits = 0
     if spikes is not None:

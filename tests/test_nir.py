@@ -401,14 +401,6 @@ REFUSALS = {
                         v_threshold=np.ones(3))),
         ("out", nir.Output(np.array([3])))),
         r"NIR node 'lif' \(LIF\): dt/tau differs between neurons"),
-    "filtered bias": (lambda: _chain(
-        ("in", nir.Input(np.array([3]))),
-        ("fc", nir.Affine(weight=np.eye(3), bias=np.ones(3))),
-        ("cuba", nir.CubaLIF(tau_syn=np.full(3, 2e-4), tau_mem=np.full(3, 4e-4),
-                             r=np.full(3, 4.0), v_leak=np.zeros(3), v_threshold=np.ones(3),
-                             w_in=np.full(3, 2.0))),
-        ("out", nir.Output(np.array([3])))),
-        r"NIR node 'fc' \(Affine\): a synaptic bias into 'cuba' would be filtered"),
     "non-spiking": (lambda: _chain(
         ("in", nir.Input(np.array([3]))), ("fc", nir.Linear(weight=np.eye(3))),
         ("li", nir.LI(tau=np.ones(3), r=np.ones(3), v_leak=np.zeros(3))),
@@ -441,13 +433,6 @@ REFUSALS = {
         ("if", nir.IF(r=np.ones(3), v_threshold=np.ones(3))),
         ("out", nir.Output(np.array([3])))),
         r"NIR node 'li' \(LI\): v_leak would be filtered"),
-    "bias into LI": (lambda: _chain(
-        ("in", nir.Input(np.array([3]))),
-        ("fc", nir.Affine(weight=np.eye(3), bias=np.ones(3))),
-        ("li", nir.LI(tau=np.full(3, 2e-4), r=np.full(3, 2.0), v_leak=np.zeros(3))),
-        ("if", nir.IF(r=np.ones(3), v_threshold=np.ones(3))),
-        ("out", nir.Output(np.array([3])))),
-        r"NIR node 'fc' \(Affine\): a synaptic bias into 'li' would be filtered"),
 }
 
 

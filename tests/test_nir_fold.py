@@ -190,8 +190,9 @@ def assert_network_fires_like_graph(net_path, graph, neuron_names, inputs, steps
     first = len(result.layers) - len(layers)
     for k, (layer, name) in enumerate(zip(layers, neuron_names, strict=True)):
         start = lag + first + k
-        got = _ours(layer.spikes)[:, start:start + steps]
         want = reference[name]
+        got = _ours(layer.spikes)[:, start:start + steps]
+        got = got[..., :want.shape[-1]]  # a clock neuron, if any, is the layer's last
         assert np.array_equal(got, want.astype(got.dtype)), (layer.name, name)
         assert want.sum() > 0, name
 
@@ -282,6 +283,86 @@ def test_recurrent_bias_adds_to_the_feed_forward_bias(tmp_path):
     inputs = (np.random.default_rng(4).random((2, 12, 20)) < 0.4).astype(np.int64)
     assert_network_fires_like_graph(tmp_path / "rec.net", graph, ["lif1.lif", "lif2"],
                                     inputs, 20)
+
+
+def _cuba_half(n, threshold):
+    """CubaLIF with gain 1 and both decays 1/2 (iDecay = vDecay = 2048): exact on Loihi for
+    up to 7 steps of integer input (no halving reaches below Lava's 1/64 units)."""
+    return nir.CubaLIF(tau_syn=np.full(n, 2 * DT), tau_mem=np.full(n, 2 * DT),
+                       r=np.full(n, 2.0), v_leak=np.zeros(n), v_threshold=np.full(n, threshold),
+                       v_reset=np.zeros(n), w_in=np.full(n, 2.0))
+
+
+def test_bias_into_a_decaying_current_rides_on_always_on_sources(tmp_path):
+    """fc1's and w_rec's biases become the weights of an input channel that is 1 at every
+    step, fc2's the weights of a clock neuron appended to lif1; both are exact against the
+    float graph, whose biases are filtered by the current as NIR says."""
+    rng = np.random.default_rng(6)
+    graph = recurrent_graph(rng, lambda n: _cuba_half(n, 24.0),
+                            w_rec_bias=_even(rng, (10,), 3))
+    graph.nodes["fc1"].bias = _even(rng, (10,), 4)
+    graph.nodes["fc2"].bias = _even(rng, (7,), 5)
+    result = convert_nir_to_netx(graph, tmp_path / "bias.net")
+    rec, out = result.network.layers
+    assert [(s.type, s.shape, s.weight.shape) for s in (rec, out)] == [
+        ("dense_rec", (11,), (11, 13)), ("dense", (7,), (7, 11))]
+    assert rec.neuron.i_decay == 2048 and all(r["exact"] for r in result.report)
+    assert np.array_equal(rec.weight[:10, 12], graph.nodes["fc1"].bias
+                          + graph.nodes["lif1.w_rec"].bias)
+    assert np.array_equal(out.weight[:, 10], graph.nodes["fc2"].bias)
+    assert rec.bias.tolist() == [0] * 10 + [rec.neuron.threshold + 1]
+    assert not rec.weight[10].any() and not rec.weight_rec[10].any() \
+        and not rec.weight_rec[:, 10].any()
+    assert result.network.metadata["input_encoding"]["bias_channel"] == 12
+    inputs = (np.random.default_rng(4).random((3, 12, 6)) < 0.4).astype(np.int64)
+    assert_network_fires_like_graph(tmp_path / "bias.net", graph, ["lif1.lif", "lif2"],
+                                    inputs, 6)
+    clock = simulate(tmp_path / "bias.net", steps=6, spikes=inputs).layers[0].spikes[:, 10]
+    assert clock.all()
+    # the biases matter: without them both layers fire differently
+    for name in ("fc1", "fc2"):
+        graph.nodes[name].bias = np.zeros_like(graph.nodes[name].bias)
+    graph.nodes["lif1.w_rec"].bias = np.zeros(10)
+    plain = run_graph(graph, _ours(inputs).astype(np.float64))
+    got = _ours(simulate(tmp_path / "bias.net", steps=9, spikes=np.concatenate(
+        [inputs, np.zeros((3, 12, 3), np.int64)], axis=-1), reset_interval=20,
+        reset_offset=1).layers[0].spikes)[:, 1:7, :10]
+    assert not np.array_equal(got, plain["lif1.lif"].astype(got.dtype))
+
+
+def _biased_chain(front, n_out=3):
+    """``front`` nodes, then Affine(bias) -> CubaLIF (a decaying current) -> Output."""
+    n_in = 8
+    return _chain_graph(front + [
+        ("fc", nir.Affine(weight=np.ones((n_out, n_in)), bias=np.ones(n_out))),
+        ("cuba", _cuba_half(n_out, 4.0)), ("output", nir.Output(np.array([n_out])))])
+
+
+CURRENT_BIAS_REFUSALS = {
+    "after an input neuron layer": (lambda: _biased_chain([
+        ("input", nir.Input(np.array([8]))), ("n", if_node((8,)))]),
+        r"NIR node 'fc' \(Affine\): a bias filtered by the decaying current of 'cuba', right "
+        "after an input neuron layer"),
+    "after a conv layer": (lambda: _biased_chain([
+        ("input", nir.Input(np.array([2, 4, 4]))), ("c", conv(np.ones((2, 2, 3, 3)))),
+        ("n", if_node((2, 2, 2))), ("f", flatten([2, 2, 2]))]),
+        r"NIR node 'fc' \(Affine\): a bias filtered by a decaying current after the conv "
+        "layer 'n'"),
+    "into a conv layer": (lambda: _chain_graph([
+        ("input", nir.Input(np.array([2, 4, 4]))), ("c", conv(np.ones((2, 2, 1, 1)))),
+        ("n", if_node((2, 4, 4))), ("c2", conv(np.ones((2, 2, 3, 3)), bias=np.ones(2))),
+        ("cuba", _cuba_half((2, 2, 2), 4.0)), ("output", nir.Output(np.array([2, 2, 2])))]),
+        r"NIR node 'c2' \(Conv2d\): a bias filtered by a decaying current after the conv "
+        "layer 'n'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CURRENT_BIAS_REFUSALS))
+def test_bias_into_a_current_without_an_always_on_source_is_refused(tmp_path, case):
+    make, message = CURRENT_BIAS_REFUSALS[case]
+    with pytest.raises(SlssnnError, match=message):
+        convert_nir_to_netx(make(), tmp_path / "bad.net")
+    assert not (tmp_path / "bad.net").exists()
 
 
 RECURRENT_REFUSALS = {

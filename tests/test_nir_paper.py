@@ -152,13 +152,29 @@ def test_braille_no_bias_converts_to_dense_rec_and_runs_equal_on_both_backends(t
     assert emu.layers[0].spikes.sum() > 0 and emu.layers[1].spikes.sum() > 0
 
 
-def test_braille_bias_is_refused_naming_the_node(tmp_path):
-    """A synapse bias into a CubaLIF's decaying current has no netx form (Loihi adds bias to
-    the voltage): braille_noDelay_bias_zero's trained biases are refused, not approximated."""
-    graph = braille(np.random.default_rng(2), 8, (0.55, 0.5), (0.9, 0.55), bias=True)
-    with pytest.raises(SlssnnError, match=r"NIR node 'fc1' \(Affine\): a synaptic bias into "
-                                          "'lif1.lif' would be filtered by its decaying current"):
-        convert_nir_to_netx(graph, tmp_path / "b.net")
+def test_braille_bias_converts_with_always_on_sources_and_runs_equal_on_both_backends(
+        tmp_path):
+    """braille_noDelay_bias_zero: the trained biases of fc1 and w_rec enter lif1's decaying
+    current, fc2's enter lif2's. netx adds a neuron's bias to the voltage, so they ride on
+    an input channel that is 1 at every step (slssnn run appends it) and on a clock neuron
+    appended to lif1."""
+    graph = braille(np.random.default_rng(2), 16, (0.55, 0.5), (0.9, 0.55), bias=True)
+    nir.write(tmp_path / "braille_bias.nir", graph)
+    assert main(["convert", str(tmp_path / "braille_bias.nir"), "-o",
+                 str(tmp_path / "bias.net"), "--timesteps", "40"]) == 0
+    net = read_network(tmp_path / "bias.net")
+    rec, out = net.layers
+    assert (rec.type, rec.shape, rec.weight.shape) == ("dense_rec", (17,), (17, 13))
+    assert (out.shape, out.weight.shape) == ((7,), (7, 17))
+    report = net.metadata["nir_quantization"]
+    assert report[0]["clock_neuron"] == 16 and report[1]["current_bias"]["column"] == 16
+    spikes = (np.random.default_rng(3).random((12, 40)) < 0.3).astype(np.int64)
+    emu, records = _run_both(tmp_path, tmp_path / "bias.net", spikes, 40)
+    assert emu.layers[0].spikes[16].all()  # the clock fires at every step
+    assert emu.layers[1].spikes.sum() > 0
+    # the always-on input's 40 spikes reach all 17 neurons, as on the chip
+    assert records["lava"]["layers"][0]["synops"] == 17 * (int(spikes.sum()) + 40
+                                                           + int(emu.layers[0].spikes.sum()))
 
 
 def test_subtractive_reset_recorded_in_metadata_is_refused(tmp_path):

@@ -49,12 +49,19 @@ class QuantizedBlock(NamedTuple):
 
 
 def quantize_block(
-    weight: torch.Tensor, bias: torch.Tensor | None, threshold: torch.Tensor
+    weight: torch.Tensor, bias: torch.Tensor | None, threshold: torch.Tensor,
+    max_scale: float | None = None,
 ) -> QuantizedBlock:
-    """Quantize one block's float parameters to the Loihi grid (see module doc)."""
+    """Quantize one block's float parameters to the Loihi grid (see module doc).
+
+    ``max_scale`` caps the scale (file units per float unit) below ``254 / max|w|``,
+    for a caller that needs the threshold (or bias) to stay under a bound.
+    """
     with torch.no_grad():
         low, high = torch.aminmax(weight)  # max|w| = max(-low, high), without |w|
         scale = WEIGHT_MAX / torch.maximum(-low, high).clamp_min(1e-12)
+        if max_scale is not None:
+            scale = scale.clamp_max(max_scale)
         # round(w * scale / 2) * 2, with scale / 2 exact (a power-of-two scaling commutes
         # with rounding), in one product and in place
         w_int = torch.round_(weight * (scale / WEIGHT_STEP)).mul_(WEIGHT_STEP)
