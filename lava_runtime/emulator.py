@@ -37,6 +37,7 @@ from torch import nn
 from slssnn.errors import SlssnnError
 from slssnn.export.netx_reader import CubaNeuron, LayerSpec, NetxNetwork
 from slssnn.training.graded_synapse import (
+    ConvWeights,
     DenseWeights,
     conv_sums,
     dense_sums,
@@ -80,12 +81,12 @@ class _Synapse:
                  device: torch.device, dense: DenseWeights | None = None) -> None:
         self.spec, self.graded = spec, graded
         if spec.type == "conv":
-            self.weight = torch.as_tensor(weight, dtype=torch.int64, device=device)
+            self.weight = ConvWeights.of(weight, device)
         else:
             self.dense = dense if dense is not None else _dense_weights(spec, weight, device)
 
     def __call__(self, messages: torch.Tensor) -> torch.Tensor:
-        x = messages if self.graded else (messages != 0).to(torch.int64)
+        x = messages if self.graded else (messages != 0).to(torch.int8)
         try:
             if self.spec.type == "conv":
                 s = self.spec
@@ -222,10 +223,10 @@ class Emulator:
                                 *s.shape), dtype=torch.int64, device=self.device)
                    for s in layers]
         recurrent = [torch.zeros((batch, *s.shape), dtype=torch.int64, device=self.device)
-                     for s in layers]
+                     if s.weight_rec is not None else 0 for s in layers]
         buffers_imag = [torch.zeros((batch, 1, *s.shape), dtype=torch.int64, device=self.device)
-                        for s in layers]
-        out = [torch.zeros((batch, steps, *s.shape), device=self.device,
+                        if s.weight_imag is not None else None for s in layers]
+        out = [torch.empty((batch, steps, *s.shape), device=self.device,  # every step written
                            dtype=kind_of(s.neuron).out_dtype) for s in layers]
         for t in range(1, steps + 1):
             x_t = inputs[:, t - 1] if t - 1 < inputs.shape[1] else torch.zeros_like(inputs[:, 0])
@@ -247,11 +248,14 @@ class Emulator:
             for i, spec in enumerate(layers):
                 if spec.type == "input":
                     continue
-                source = x_t if i == 0 else sent[i - 1].to(torch.int64)
-                buffers[i] = torch.roll(buffers[i], -1, dims=1)
-                buffers[i][:, -1] = 0
+                source = x_t if i == 0 else sent[i - 1]
                 forward, backward = self.synapses[i]
                 delayed = self.delayed[i]
+                if buffers[i].shape[1] > 1:  # a delay line: shift it by one step
+                    buffers[i] = torch.roll(buffers[i], -1, dims=1)
+                    buffers[i][:, -1] = 0
+                elif delayed is not None:  # all delays 0: the sums add onto a fresh slot
+                    buffers[i].zero_()
                 if delayed is None:
                     buffers[i][:, 0] = forward(source).view(batch, *spec.shape)
                 elif isinstance(delayed, torch.Tensor):  # per-output delays: one product
@@ -260,7 +264,7 @@ class Emulator:
                     for d, synapse in delayed:
                         buffers[i][:, d] += synapse(source)
                 if spec.weight_rec is not None:
-                    recurrent[i] = backward(sent[i].to(torch.int64))
+                    recurrent[i] = backward(sent[i])
                 elif spec.weight_imag is not None:
                     buffers_imag[i][:, 0] = backward(source)
         return out

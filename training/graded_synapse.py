@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from .fixed_point import (
+    CONV_ACCUM_BITS,
     INT32_BITS,
     SIGNED_WEIGHT_MAX,
     SYNAPSE_WEIGHT_BITS,
@@ -168,21 +169,24 @@ def _lava_dense(w: np.ndarray, num_weight_bits: int, shift: int,
     return DenseWeights.of(-w if inhibitory else w, shift, device)
 
 
-def _exact_product(x: torch.Tensor, apply, l1: int) -> torch.Tensor:
+def _exact_product(x: torch.Tensor, apply, l1: int, peak: int | None = None) -> torch.Tensor:
     """``apply(x)`` (a linear map with integer weights of row sums ``<= l1``), exact in int64.
 
     Runs in float32 where ``max|x| * l1 < 2**24`` and in float64 where
-    ``max|x| * l1 < 2**53`` (every partial sum exact), else on the two 16-bit
-    halves of ``x`` (``x = hi * 2**16 + lo``). ``apply`` casts its weights to
-    the input's dtype.
+    ``max|x| * l1 < 2**53`` (every partial sum exact, so the result holds
+    integers and converts without rounding), else on the two 16-bit halves of
+    ``x`` (``x = hi * 2**16 + lo``). ``apply`` casts its weights to the input's
+    dtype. ``peak``: ``max|x|`` when the caller has it.
     """
-    peak = int(x.abs().max()) if x.numel() else 0
+    if peak is None:
+        peak = int(x.abs().max()) if x.numel() else 0
     if peak * l1 >= FLOAT64_EXACT and (1 << SPLIT_BITS) * l1 >= FLOAT64_EXACT:
         raise ValueError(f"weight row sums up to {l1}: too large for exact float64 sums")
     if peak * l1 < FLOAT32_EXACT:  # every partial sum exact in float32 too: faster
-        return apply(x.to(torch.float32)).round().to(torch.int64)
+        return apply(x.to(torch.float32)).to(torch.int64)
     if peak * l1 < FLOAT64_EXACT:
-        return apply(x.to(torch.float64)).round().to(torch.int64)
+        return apply(x.to(torch.float64)).to(torch.int64)
+    x = x.to(torch.int64)
     low = x & ((1 << SPLIT_BITS) - 1)
     high = x >> SPLIT_BITS
     return (_exact_product(high, apply, l1) << SPLIT_BITS) + _exact_product(low, apply, l1)
@@ -204,22 +208,44 @@ def dense_sums(messages: torch.Tensor, w: DenseWeights, graded: bool) -> torch.T
     return wrap_int32(total >> w.shift)
 
 
-def conv_sums(messages: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
-              padding: tuple[int, int], dilation: tuple[int, int], groups: int) -> torch.Tensor:
+class ConvWeights(NamedTuple):
+    """A conv's file weights as the exact products take them, made once per layer:
+    float32 and float64 copies and ``l1``, the largest sum of ``|w|`` over one output."""
+
+    float32: torch.Tensor
+    float64: torch.Tensor
+    l1: int
+
+    @staticmethod
+    def of(weight: torch.Tensor | np.ndarray, device: torch.device | str | None = None
+           ) -> ConvWeights:
+        w = torch.as_tensor(weight, device=device)
+        l1 = int(w.abs().flatten(1).sum(1).max()) if w.numel() else 0
+        return ConvWeights(w.to(torch.float32), w.to(torch.float64), l1)
+
+
+def conv_sums(messages: torch.Tensor, weight: torch.Tensor | ConvWeights,
+              stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int],
+              groups: int) -> torch.Tensor:
     """What netx's Conv delivers for one step's messages: ``wrap24(conv)``, int64.
 
     ``messages``: ``(B, C, H, W)`` integers; for a binary input
     (``num_message_bits = 0``) pass ``messages != 0``, as the model's
     ``astype(bool)`` does (models.py:42-43); ``weight``: the
     file's ``(O, C / groups, kH, kW)`` integers (PyTorch's layout, which the
-    file holds). Raises ``ValueError`` where a sum leaves int32, where Lava's
-    float-to-int32 cast is undefined.
+    file holds), or their :class:`ConvWeights`. Raises ``ValueError`` where a
+    sum leaves int32, where Lava's float-to-int32 cast is undefined.
     """
-    w = weight.to(device=messages.device, dtype=torch.float64)
-    l1 = int(weight.abs().flatten(1).sum(1).max()) if weight.numel() else 0
-    total = _exact_product(messages.to(torch.int64), lambda x: F.conv2d(
-        x, w.to(x.dtype), None, stride, padding, dilation, groups), l1)
+    w = weight if isinstance(weight, ConvWeights) else ConvWeights.of(weight, messages.device)
+    peak = int(messages.abs().max()) if messages.numel() else 0
+    total = _exact_product(messages, lambda x: F.conv2d(
+        x, w.float32 if x.dtype == torch.float32 else w.float64, None, stride, padding,
+        dilation, groups), w.l1, peak)
+    bound = peak * w.l1  # |every sum| <= bound
     limit = 1 << (INT32_BITS - 1)
-    if total.numel() and not (-limit <= int(total.min()) and int(total.max()) < limit):
+    if bound >= limit and total.numel() and not (-limit <= int(total.min())
+                                                 and int(total.max()) < limit):
         raise ValueError("a conv sum leaves int32: Lava's float-to-int32 cast is undefined")
+    if bound < 1 << (CONV_ACCUM_BITS - 1):
+        return total  # the 24-bit wrap cannot act
     return wrap_accum(total)  # signed_clamp(x, CONV_ACCUM_BITS)

@@ -6,14 +6,14 @@ netx builds these three processes for an ``SDNN`` neuron group
 CPU models are ``PyDeltaModelFixed``, ``PySigmaDeltaModelFixed`` and
 ``PySigmaModelFixed`` (``lava/proc/sdn/models.py``, lava-nc 0.10.0).
 
-All tensors hold integers (``torch.int64``) in Lava's internal units. Lava
+All tensors hold integers in Lava's internal units, as ``torch.int32``: Lava
 keeps every variable in an ``int32`` numpy array (the ``precision=24`` of the
 ``LavaPyType`` declarations is not enforced on the CPU), so each sum wraps at
-32 bits here too (``wrap32``); ``>>`` is numpy's arithmetic shift (it rounds
-toward minus infinity); ``abs32(x)`` is numpy's int32 ``abs``, which leaves
-``-2**31`` negative. With ``e = spike_exp + state_exp`` (netx: ``spike_exp = 6``,
-``state_exp = 6``), the threshold and bias enter as ``vth << e`` and
-``bias << e`` (``lava/proc/sdn/process.py:99, 179-180``).
+32 bits (``wrap32``), and torch's int32 arithmetic wraps the same way; ``>>``
+is numpy's arithmetic shift (it rounds toward minus infinity); ``abs32(x)`` is
+numpy's int32 ``abs``, which leaves ``-2**31`` negative. With ``e = spike_exp +
+state_exp`` (netx: ``spike_exp = 6``, ``state_exp = 6``), the threshold and bias
+enter as ``vth << e`` and ``bias << e`` (``lava/proc/sdn/process.py:99, 179-180``).
 
 ``Delta`` (``models.py:223-231`` with ``delta_dynamics``, ``models.py:85-100``)::
 
@@ -61,10 +61,8 @@ from typing import NamedTuple
 
 import torch
 
-from .fixed_point import INT32_BITS, NETX_SPIKE_EXP, SDNN_STATE_EXP
+from .fixed_point import NETX_SPIKE_EXP, SDNN_STATE_EXP
 from .neuron import wrap_int32
-
-INT32_MIN = -(1 << (INT32_BITS - 1))
 
 
 class DeltaParams(NamedTuple):
@@ -101,11 +99,16 @@ class SigmaDeltaParams(NamedTuple):
 
 
 def _zeros(shape: tuple[int, ...], device: torch.device | str | None) -> torch.Tensor:
-    return torch.zeros(shape, dtype=torch.int64, device=device)
+    return torch.zeros(shape, dtype=torch.int32, device=device)
+
+
+def _int32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as int32, wrapped to 32 bits as Lava's int32 ``Var`` stores it."""
+    return x if x.dtype == torch.int32 else x.to(torch.int32)
 
 
 class DeltaState(NamedTuple):
-    """Last activation ``act``, ``residue`` and cumulative ``error`` (int64, int32 range)."""
+    """Last activation ``act``, ``residue`` and cumulative ``error`` (int32)."""
 
     act: torch.Tensor
     residue: torch.Tensor
@@ -134,7 +137,7 @@ class SigmaDeltaState(NamedTuple):
 
 def scaled(value: torch.Tensor | int | float, exponent: int,
            device: torch.device | str | None = None) -> torch.Tensor:
-    """``wrap32(value << exponent)``: a threshold or bias in Lava's internal units (int64).
+    """``wrap32(value << exponent)``: a threshold or bias in Lava's internal units (int32).
 
     The process multiplies by ``1 << (spike_exp + state_exp)`` and the model
     stores the product in an int32 ``Var`` (``process.py:99, 179-180``); a
@@ -142,26 +145,31 @@ def scaled(value: torch.Tensor | int | float, exponent: int,
     truncated toward zero by that store.
     """
     if isinstance(value, float):
-        return wrap_int32(torch.tensor(math.trunc(value * (1 << exponent)), device=device))
-    return wrap_int32(torch.as_tensor(value, dtype=torch.int64, device=device) << exponent)
+        wide = torch.tensor(math.trunc(value * (1 << exponent)), device=device)
+    else:
+        wide = torch.as_tensor(value, dtype=torch.int64, device=device) << exponent
+    return _int32(wrap_int32(wide))
 
 
 def abs32(x: torch.Tensor) -> torch.Tensor:
-    """numpy's int32 ``abs``: ``|x|``, except ``-2**31`` stays ``-2**31``."""
-    return torch.where(x == INT32_MIN, x, x.abs())
+    """numpy's int32 ``abs``: ``|x|``, except ``-2**31`` stays ``-2**31`` (torch's int32
+    ``abs`` wraps the same way)."""
+    return _int32(x).abs()
 
 
 def _encode(delta: torch.Tensor, error: torch.Tensor, vth: torch.Tensor,
             cum_error: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``delta_dynamics`` (models.py:85-100): the sent ``q``, the new residue and error."""
-    zero = torch.zeros_like(delta)
+    """``delta_dynamics`` (models.py:85-100): the sent ``q``, the new residue and error.
+
+    int32 in, int32 out: every sum wraps at 32 bits as in Lava's int32 arrays.
+    """
     if cum_error:
-        error = wrap_int32(error + delta)
-        q = torch.where(abs32(error) >= vth, delta, zero)
-        error = torch.where(abs32(q) > 0, zero, error)
+        error = error + delta
+        q = torch.where(error.abs() >= vth, delta, 0)
+        error = torch.where(q.abs() > 0, 0, error)
     else:
-        q = torch.where(abs32(delta) >= vth, delta, zero)
-    return q, wrap_int32(delta - q), error
+        q = torch.where(delta.abs() >= vth, delta, 0)
+    return q, delta - q, error
 
 
 def delta_step(state: DeltaState, a_in: torch.Tensor,
@@ -170,11 +178,11 @@ def delta_step(state: DeltaState, a_in: torch.Tensor,
 
     ``a_in``: the integers the layer's ``a_in`` port receives this step
     (netx's input layer: the user's input, held in an int32 channel), shaped
-    like the state. The messages are int64 (int32 range); 0 means no message.
+    like the state. State and messages are int32 (0 means no message).
     """
     e = p.spike_exp + p.state_exp
-    x = wrap_int32(wrap_int32(a_in.to(torch.int64)) << e)
-    delta = wrap_int32(x - state.act + state.residue)
+    x = _int32(a_in) << e
+    delta = x - state.act + state.residue
     q, residue, error = _encode(delta, state.error, scaled(p.vth, e, x.device), p.cum_error)
     return q >> p.state_exp, DeltaState(x, residue, error)
 
@@ -183,15 +191,16 @@ def sigma_delta_step(state: SigmaDeltaState, a_in: torch.Tensor,
                      p: SigmaDeltaParams) -> tuple[torch.Tensor, SigmaDeltaState]:
     """Advance a ``SigmaDelta`` layer by one step; return ``(messages, new_state)``.
 
-    ``a_in``: the dendritic sums its synapse delivers this step (int32 range),
-    shaped like the state. The messages are int64 (int32 range); 0 means none.
+    ``a_in``: the dendritic sums its synapse delivers this step (wrapped to int32
+    as Lava's port holds them), shaped like the state. State and messages are
+    int32 (0 means no message).
     """
     e = p.spike_exp + p.state_exp
-    sigma = wrap_int32(state.sigma + a_in.to(torch.int64))
-    act = wrap_int32(sigma + scaled(p.bias, e, sigma.device))
+    sigma = state.sigma + _int32(a_in)
+    act = sigma + scaled(p.bias, e, sigma.device)
     if p.relu:
-        act = act.clamp(min=0)
-    delta = wrap_int32(act - state.act + state.residue)
+        act = act.clamp_(min=0)
+    delta = act - state.act + state.residue
     q, residue, error = _encode(delta, state.error, scaled(p.vth, e, sigma.device), p.cum_error)
     return q >> p.state_exp, SigmaDeltaState(sigma, act, residue, error)
 
@@ -199,8 +208,8 @@ def sigma_delta_step(state: SigmaDeltaState, a_in: torch.Tensor,
 def sigma_step(sigma: torch.Tensor, a_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Advance a ``Sigma`` layer (netx's ``sigma_output``) by one step: ``(output, new_sigma)``.
 
-    The state is ``sigma`` alone (int64, int32 range; Lava starts it at 0);
-    the output is the new ``sigma`` itself, sent every step.
+    The state is ``sigma`` alone (int32; Lava starts it at 0); the output is the
+    new ``sigma`` itself, sent every step.
     """
-    sigma = wrap_int32(sigma + a_in.to(torch.int64))
+    sigma = _int32(sigma) + _int32(a_in)
     return sigma, sigma
