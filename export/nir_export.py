@@ -8,6 +8,10 @@ Every netx block becomes a NIR synapse node and a neuron node, in a chain::
           -> [L3_delay_in] -> L3_dense (Affine or Linear) -> [L3_delay_out] -> L3_neuron
           -> output
 
+A ``dense_rec`` block is a dense block whose neuron node also has the loop
+``L{i}_neuron -> L{i}_rec (Linear, weight_rec) -> L{i}_neuron``, the NIR paper's
+``lif1.lif -> lif1.w_rec`` pattern that :mod:`.nir_import` maps back to dense_rec.
+
 Weights, biases and thresholds are written as the file's integers (floats
 holding integers: one unit = one weight integer = one ``vThMant`` step); the
 decays as time constants (:mod:`.nir_map`), so :mod:`.nir_import` recovers
@@ -16,7 +20,8 @@ every integer exactly. A neuron layer is one IF, LIF or CubaLIF node
 (``iDecay < 4096``, ``vDecay = 0``), an LI node ``L{i}_current`` followed by
 an IF node ``L{i}_neuron``. What NIR cannot express is refused with
 ``SlssnnError`` naming the layer: per-synapse dense delays (NIR's ``Delay``
-delays a node's outputs, so only per-input and per-output delays map) and
+delays a node's outputs, so only per-input and per-output delays map),
+sigma-delta and RF layers, recurrent weights into an LI -> IF pair, and the
 neurons listed in :func:`.nir_map.neuron_to_nir`.
 
 What netx stores but does not run is carried in the graph's metadata (``netx``,
@@ -103,15 +108,14 @@ def network_to_nir(net: NetxNetwork, dt: float = DEFAULT_DT):  # -> nir.NIRGraph
     shape = net.input_shape
     nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(shape))}
     chain = ["input"]
+    loops: list[tuple[str, str]] = []  # dense_rec: neuron -> L{i}_rec -> neuron
     prev_shape = shape
     for spec in net.layers:
         where = f"network {net.path}: layer {spec.index} ({spec.type})"
         n = spec.neuron
-        if not isinstance(n, CubaNeuron) or spec.type == "dense_rec":
-            raise SlssnnError(f"{where}: {type(n).__name__} neurons"
-                              f"{' with recurrent weights' if spec.type == 'dense_rec' else ''}"
-                              " have no NIR form here; only CUBA/LOIHI feed-forward layers "
-                              "convert")
+        if not isinstance(n, CubaNeuron):
+            raise SlssnnError(f"{where}: {type(n).__name__} neurons have no NIR form here; "
+                              "only CUBA/LOIHI layers convert")
         if spec.type == "input":
             neurons, _ = neuron_to_nir(n.i_decay, n.v_decay, n.threshold, None, spec.shape, dt,
                                        where)
@@ -140,14 +144,22 @@ def network_to_nir(net: NetxNetwork, dt: float = DEFAULT_DT):  # -> nir.NIRGraph
         for role, node in neurons:
             nodes[f"L{spec.index}_{role}"] = node
             chain.append(f"L{spec.index}_{role}")
+        if spec.weight_rec is not None:
+            if len(neurons) != 1:  # the loop would have to enter the LI, past the neuron
+                raise SlssnnError(f"{where}: recurrent weights into a decaying current before "
+                                  "a non-leaky voltage (iDecay < 4096, vDecay = 0) have no NIR "
+                                  "form: the loop would enter the LI, not the spiking node")
+            rec = f"L{spec.index}_rec"
+            nodes[rec] = nir.Linear(weight=spec.weight_rec.astype(np.float64))
+            loops += [(chain[-1], rec), (rec, chain[-1])]
         prev_shape = spec.shape
     nodes["output"] = nir.Output(output_type=np.array(prev_shape))
     chain.append("output")
     metadata = {DT_KEY: float(dt), FORMAT_KEY: NIR_FORMAT,
                 NETX_KEY: json.dumps(_layer_extras(net)),
                 SLSSNN_KEY: json.dumps(net.metadata)}
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:], strict=True)),
-                        metadata=metadata)
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:], strict=True))
+                        + loops, metadata=metadata)
 
 
 def write_nir(graph, path: str | os.PathLike[str]) -> Path:

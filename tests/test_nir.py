@@ -48,7 +48,7 @@ def assert_same_network(a_path: Path, b_path: Path) -> None:
     for x, y in zip(a.layers, b.layers, strict=True):
         for f in SPEC_FIELDS:
             assert getattr(x, f) == getattr(y, f), (x.name, f)
-        for f in ("weight", "bias", "delay"):
+        for f in ("weight", "bias", "delay", "weight_rec"):
             u, v = getattr(x, f), getattr(y, f)
             assert (u is None) == (v is None), (x.name, f)
             if u is not None:
@@ -120,6 +120,27 @@ HIDDEN_CURRENT_LAYERS = [
     {"type": "dense", "out_features": 12, "i_decay": 2048},
     {"type": "dense", "out_features": 5, "i_decay": 3000},
 ]
+
+
+def test_dense_rec_round_trips_as_a_neuron_with_its_own_loop(tmp_path):
+    """netx dense_rec -> NIR neuron N with N -> L{i}_rec -> N (the NIR paper's lif1.w_rec)
+    -> the same dense_rec, integer by integer, firing the same."""
+    from slssnn.export.netx_reader import CubaNeuron, LayerSpec
+    from slssnn.export.netx_writer import write_network
+
+    rng = np.random.default_rng(5)
+    even = lambda *shape: 2 * rng.integers(-40, 60, size=shape)  # noqa: E731
+    src = write_network(tmp_path / "rec.net", [
+        LayerSpec(0, "input", (8,), CubaNeuron(4096, 0, 40)),
+        LayerSpec(1, "dense_rec", (6,), CubaNeuron(2048, 256, 90), even(6, 8),
+                  bias=rng.integers(-3, 6, size=6), weight_rec=even(6, 6)),
+        LayerSpec(2, "dense", (4,), CubaNeuron(4096, 128, 60), even(4, 6))]).path
+    graph = network_to_nir(read_network(src))
+    assert ("L1_neuron", "L1_rec") in graph.edges and ("L1_rec", "L1_neuron") in graph.edges
+    back = round_trip(src, tmp_path)
+    assert_same_network(src, back)
+    currents = np.random.default_rng(1).integers(0, 30, size=(2, 8, 30))
+    assert_same_spikes(src, back, steps=30, spikes=currents)
 
 
 def test_decaying_current_into_if_in_hidden_layers_round_trips(tmp_path):
