@@ -170,7 +170,10 @@ def run_isolated(fn: Callable[..., Any], args: tuple = (), timeout: float | None
         def on_signal(signum: int, _frame: Any) -> None:
             raise _Signalled(signum)
 
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        # a signal this process ignores (SIGINT in a background job, where Python itself
+        # installs no KeyboardInterrupt) stays ignored during the run too
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)
+                    if signal.getsignal(s) is not signal.SIG_IGN}
         parent, since = os.getpid(), time.time() - 1.0
         pid = os.fork()
         if pid == 0:  # the worker

@@ -68,10 +68,19 @@ def leaked(before: set[str]) -> set[str]:
     return shm() - before - held_segments()
 
 
+def _default_signals() -> None:
+    """In the child before exec: SIGINT and SIGTERM at their default disposition, as in an
+    interactive shell. A suite started in the background (nohup, ``make test &``, some CI
+    runners) passes SIGINT on as ignored, and Python then installs no KeyboardInterrupt:
+    a SIGINT sent before slssnn installs its handler would be ignored, and the run go on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def start(args: list[str], marker: str) -> subprocess.Popen:
     env = dict(os.environ, SLSSNN_TEST_MARKER=marker)
     return subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals)
 
 
 @pytest.mark.timeout(900)
