@@ -654,6 +654,9 @@ def _block_spec(index: int, block: _Block, prev: tuple[int, ...], dt: float,
                 + rec_bias
     nf = block.neuron.read(dt)
     w, b, threshold, current = _fold(block, nf, weight, bias, out)
+    if current is not None and bias_source is None:  # never drop it silently
+        raise _refuse(*block.neuron.filter, "a bias into its decaying current that no "
+                      "always-on source carries")
     if bias_source is not None:  # the filtered bias: a weight from the always-on input
         w = np.hstack([w[:, :inputs], (np.zeros(out[0]) if current is None else current)[:, None],
                        w[:, inputs:]])

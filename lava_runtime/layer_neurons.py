@@ -71,7 +71,7 @@ def _sd_zeros(n: SigmaDeltaNeuron, shape, device):
         return DeltaState.zeros(shape, device)
     if n.role == "sigma_delta":
         return SigmaDeltaState.zeros(shape, device)
-    return torch.zeros(shape, dtype=torch.int64, device=device)
+    return torch.zeros(shape, dtype=torch.int32, device=device)
 
 
 def _sd_step(n: SigmaDeltaNeuron, state, a_in, p):
@@ -81,7 +81,7 @@ def _sd_step(n: SigmaDeltaNeuron, state, a_in, p):
         out, state = sigma_delta_step(state, a_in, p)
     else:
         out, state = sigma_step(state, a_in)
-    return out.to(torch.int32), state
+    return out, state  # int32 messages
 
 
 def _cuba_step(n: CubaNeuron, state, a_in, p):

@@ -330,6 +330,28 @@ def test_bias_into_a_decaying_current_rides_on_always_on_sources(tmp_path):
     assert not np.array_equal(got, plain["lif1.lif"].astype(got.dtype))
 
 
+def test_bias_into_an_li_current_rides_on_always_on_sources(tmp_path):
+    """The same for LI -> IF pairs (the LI is the decaying current): Affine biases into both
+    LIs, exact against the float graph."""
+    rng = np.random.default_rng(1)
+
+    def li(n):
+        return nir.LI(tau=np.full(n, 2 * DT), r=np.full(n, 2.0), v_leak=np.zeros(n))
+
+    graph = _chain_graph([
+        ("input", nir.Input(np.array([6]))),
+        ("fc", nir.Affine(weight=_even(rng, (5, 6)), bias=_even(rng, (5,), 3))),
+        ("li", li(5)), ("n", if_node((5,), 10.0)),
+        ("fc2", nir.Affine(weight=_even(rng, (4, 5)), bias=_even(rng, (4,), 3) + 4)),
+        ("li2", li(4)), ("n2", if_node((4,), 4.0)), ("output", nir.Output(np.array([4])))])
+    result = convert_nir_to_netx(graph, tmp_path / "li.net")
+    assert [(s.type, s.weight.shape) for s in result.network.layers] == [
+        ("dense", (6, 7)), ("dense", (4, 6))]
+    assert all(r["exact"] for r in result.report)
+    inputs = (rng.random((3, 6, 6)) < 0.4).astype(np.int64)
+    assert_network_fires_like_graph(tmp_path / "li.net", graph, ["n", "n2"], inputs, 6)
+
+
 def _biased_chain(front, n_out=3):
     """``front`` nodes, then Affine(bias) -> CubaLIF (a decaying current) -> Output."""
     n_in = 8

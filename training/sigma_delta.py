@@ -11,9 +11,10 @@ keeps every variable in an ``int32`` numpy array (the ``precision=24`` of the
 ``LavaPyType`` declarations is not enforced on the CPU), so each sum wraps at
 32 bits (``wrap32``), and torch's int32 arithmetic wraps the same way; ``>>``
 is numpy's arithmetic shift (it rounds toward minus infinity); ``abs32(x)`` is
-numpy's int32 ``abs``, which leaves ``-2**31`` negative. With ``e = spike_exp +
-state_exp`` (netx: ``spike_exp = 6``, ``state_exp = 6``), the threshold and bias
-enter as ``vth << e`` and ``bias << e`` (``lava/proc/sdn/process.py:99, 179-180``).
+numpy's int32 ``abs``, which leaves ``-2**31`` negative (torch's int32 ``abs``
+does the same). With ``e = spike_exp + state_exp`` (netx: ``spike_exp = 6``,
+``state_exp = 6``), the threshold and bias enter as ``vth << e`` and
+``bias << e`` (``lava/proc/sdn/process.py:99, 179-180``).
 
 ``Delta`` (``models.py:223-231`` with ``delta_dynamics``, ``models.py:85-100``)::
 
@@ -149,12 +150,6 @@ def scaled(value: torch.Tensor | int | float, exponent: int,
     else:
         wide = torch.as_tensor(value, dtype=torch.int64, device=device) << exponent
     return _int32(wrap_int32(wide))
-
-
-def abs32(x: torch.Tensor) -> torch.Tensor:
-    """numpy's int32 ``abs``: ``|x|``, except ``-2**31`` stays ``-2**31`` (torch's int32
-    ``abs`` wraps the same way)."""
-    return _int32(x).abs()
 
 
 def _encode(delta: torch.Tensor, error: torch.Tensor, vth: torch.Tensor,
