@@ -199,15 +199,16 @@ def export_clamps(model: SpikingNet) -> list[dict[str, Any]]:
 
 
 def network_metadata(model: SpikingNet, provenance: dict[str, Any]) -> dict[str, Any]:
-    """Our metadata group: T, input encoding, readout rule, classes, model config, clamp
-    counts (:func:`export_clamps`), provenance."""
+    """Our metadata group: T, input encoding, readout rule, the dataset trained on (the
+    provenance's ``train_config["dataset"]``; the model's name when there is none), classes,
+    model config, clamp counts (:func:`export_clamps`), provenance."""
     cfg = model.config
     return {
         "clamps": export_clamps(model),
         "timesteps": cfg.timesteps,
         "input_encoding": _input_encoding(cfg),
         "readout": "argmax of output spike counts; ties go to the lowest class index",
-        "dataset": cfg.name,
+        "dataset": provenance.get("train_config", {}).get("dataset", cfg.name),
         "num_classes": cfg.num_classes,
         "model_config": cfg.to_dict(),
         "provenance": provenance,

@@ -74,6 +74,7 @@ def test_npz_and_model_file_train_export_run_on_both_backends_and_energy(files, 
     metadata = read_network(net).metadata
     assert metadata["model_config"] == ModelConfig.from_dict(MODEL).to_dict()
     assert metadata["timesteps"] == 4
+    assert metadata["dataset"] == str(files / "mine.npz")  # what it was trained on, not "tiny"
     # The network and the data are all a run needs; a network trained on a data file
     # does not guess which data to run.
     one_line_error(capsys, ["run", net, "--backend", "emulator", "-o", out / "x.json"],
