@@ -3,6 +3,7 @@ the event input path agrees with the emulator and Lava spike for spike."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -187,10 +188,12 @@ def test_a_model_that_cannot_take_the_data_is_refused_before_training(tmp_path, 
 FIRING_STEPS = {"digits": 40, "digits-dvs": 80, "mnist": 60}
 
 
-def first_steps_of_the_recipe(name: str, steps: int, seed: int) -> torch.nn.Module:
+def first_steps_of_the_recipe(name: str, steps: int, seed: int
+                              ) -> tuple[torch.nn.Module, torch.Tensor]:
     """The network after the first ``steps`` optimizer steps of its recipe's default run
     (``slssnn train --dataset NAME --timesteps 2``: AdamW at the start of the 30-epoch cosine,
-    the recipe's loss and random shifts), on the dataset's real training images."""
+    the recipe's loss and random shifts), on the dataset's real training images; returns it in
+    eval mode with the dataset's test images."""
     from slssnn.training.trainer import (
         TrainConfig,
         build_optimizer,
@@ -211,7 +214,7 @@ def first_steps_of_the_recipe(name: str, steps: int, seed: int) -> torch.nn.Modu
     batches = ((order, start) for _ in range(config.epochs)  # as the trainer draws them
                for order in [torch.randperm(len(labels), generator=generator)]
                for start in range(0, len(labels), config.batch_size))
-    for (order, start), _ in zip(batches, range(steps), strict=False):
+    for order, start in itertools.islice(batches, steps):
         idx = order[start:start + config.batch_size]
         batch = random_shift(images[idx], config.shift_fraction, generator)
         counts, _ = model(batch)
@@ -220,14 +223,13 @@ def first_steps_of_the_recipe(name: str, steps: int, seed: int) -> torch.nn.Modu
         loss.backward()
         optimizer.step()
         schedule.step()
-    return model.eval()
+    return model.eval(), data.test.images
 
 
-def silent_output_classes(model: torch.nn.Module, name: str, samples: int = 500) -> list[int]:
-    """Output neurons that fire for none of the first ``samples`` test images."""
-    data = load_dataset(name, timesteps=model.config.timesteps)
+def silent_output_classes(model: torch.nn.Module, images: torch.Tensor) -> list[int]:
+    """Output neurons that fire for none of ``images``."""
     with torch.no_grad():
-        counts, _ = model(data.test.images[:samples])
+        counts, _ = model(images)
     return torch.nonzero(counts.sum(0) == 0).flatten().tolist()
 
 
@@ -240,8 +242,8 @@ def test_after_a_short_run_every_output_class_fires(name):
     cifar100, tiny-imagenet and dvs-cifar10 share the recipe (see
     test_every_zoo_network_has_the_cures), but their data is not here and training them
     would take minutes."""
-    model = first_steps_of_the_recipe(name, FIRING_STEPS[name], seed=0)
-    silent = silent_output_classes(model, name)
+    model, test_images = first_steps_of_the_recipe(name, FIRING_STEPS[name], seed=0)
+    silent = silent_output_classes(model, test_images[:500])
     assert not silent, f"{name}: output classes {silent} never fire"
 
 
@@ -256,7 +258,8 @@ def test_the_deeper_networks_start_silent():
     fires for no image, so the test above can fail."""
     torch.manual_seed(0)
     model = build_model(MODEL_CONFIGS["mnist"](2)).eval()
-    assert len(silent_output_classes(model, "mnist", samples=200)) == 10
+    images = load_dataset("mnist").test.images[:200]
+    assert len(silent_output_classes(model, images)) == 10
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_CONFIGS))
