@@ -90,7 +90,8 @@ def main() -> None:
         order = torch.randperm(len(train.labels), generator=generator)
         for start in range(0, len(order), recipe.batch_size):
             idx = order[start:start + recipe.batch_size]
-            images = random_shift(train.images[idx], recipe.shift_fraction, generator)
+            images = random_shift(train.images[idx], recipe.shift_fraction, generator,
+                                  recipe.max_shift)
             loss = F.cross_entropy(model(images.float() * config.input_scale), train.labels[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

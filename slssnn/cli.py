@@ -164,7 +164,8 @@ def _trainer_options(args: argparse.Namespace) -> dict[str, Any]:
     """Optimizer, schedule, loss and device options given on the command line (others:
     TrainConfig's defaults)."""
     names = ("optimizer", "weight_decay", "momentum", "nesterov", "warmup_epochs",
-             "label_smoothing", "limit_train", "validation", "grad_shards", "device")
+             "label_smoothing", "shift_fraction", "max_shift", "limit_train", "validation",
+             "grad_shards", "device")
     return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 
@@ -554,6 +555,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default 0)")
         p.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
                        help="cross-entropy label smoothing in [0, 1) (default 0)")
+        p.add_argument("--shift-fraction", type=float, default=None, metavar="F",
+                       help="augmentation: the fraction of each batch moved by a random offset "
+                            "(default 0.5)")
+        p.add_argument("--max-shift", type=int, default=None, metavar="PIXELS",
+                       help="augmentation: the largest offset in pixels, rows and columns "
+                            "(default 1)")
         p.add_argument("--limit-train", type=_positive_int, default=None, metavar="N",
                        help="train on the first N training samples only (quick runs)")
         p.add_argument("--validation", action="store_true", default=None,

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import slssnn.training.synapse as synapse_module
 from slssnn.training.fixed_point import STATE_LIMIT
 from slssnn.training.neuron import (
     IF_EXACT_LIMIT,
@@ -159,6 +160,15 @@ def reference_sums(spikes: torch.Tensor, weight: torch.Tensor, synapse: nn.Modul
     return F.linear(x, w).to(torch.int64)
 
 
+@pytest.fixture(params=["int8", "float"])
+def products(request, monkeypatch):
+    """Both exact product paths of ``dendritic_sums``, whichever this CPU runs faster."""
+    if request.param == "int8" and not synapse_module._int_mm_available():
+        pytest.skip("this torch has no CPU torch._int_mm")
+    monkeypatch.setattr(synapse_module, "int_mm_is_faster", lambda: request.param == "int8")
+    return request.param
+
+
 def grid_weights(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
     return torch.randint(-128, 128, shape, generator=gen).float() * 2  # even, [-256, 254]
 
@@ -168,7 +178,7 @@ def grid_weights(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
                                       dict(stride=(2, 1), padding=(0, 1)),
                                       dict(stride=1, padding=1, groups=2)])
 @pytest.mark.parametrize("in_channels", [1, 6])
-def test_conv_sums_equal_the_float64_conv(geometry, in_channels):
+def test_conv_sums_equal_the_float64_conv(geometry, in_channels, products):
     if geometry.get("groups", 1) > 1 and in_channels == 1:
         pytest.skip("groups need several channels")
     gen = torch.Generator().manual_seed(in_channels)
@@ -182,7 +192,7 @@ def test_conv_sums_equal_the_float64_conv(geometry, in_channels):
     assert low <= int(expected.min()) and int(expected.max()) <= high
 
 
-def test_channels_last_spikes_and_dense_sums():
+def test_channels_last_spikes_and_dense_sums(products):
     gen = torch.Generator().manual_seed(1)
     conv = nn.Conv2d(40, 16, 3, stride=2, padding=1, bias=False)
     weight = grid_weights(tuple(conv.weight.shape), gen)
@@ -197,6 +207,23 @@ def test_channels_last_spikes_and_dense_sums():
                        reference_sums(spikes, weight, dense))
 
 
+def test_the_product_path_is_the_one_chosen(products):
+    conv = nn.Conv2d(40, 16, 3, padding=1, bias=False)  # fan-in 360: int8 where chosen
+    gen = torch.Generator().manual_seed(2)
+    sums = dendritic_sums((torch.rand((2, 40, 5, 5), generator=gen) < 0.3).float(),
+                          grid_weights(tuple(conv.weight.shape), gen), conv, on_grid=True)
+    assert sums.dtype == (torch.int32 if products == "int8" else torch.float32)
+
+
+def test_the_faster_product_is_measured_once():
+    synapse_module.int_mm_is_faster.cache_clear()
+    first = synapse_module.int_mm_is_faster()
+    assert isinstance(first, bool) and synapse_module.int_mm_is_faster() is first
+    assert synapse_module.int_mm_is_faster.cache_info().hits >= 1
+    if not synapse_module._int_mm_available():
+        assert first is False
+
+
 def test_weights_off_the_grid_use_the_float_path():
     dense = nn.Linear(64, 4, bias=False)
     weight = torch.arange(-128, 128).float().view(4, 64)  # odd integers: w / 2 is not int8
@@ -205,7 +232,7 @@ def test_weights_off_the_grid_use_the_float_path():
                        reference_sums(spikes, weight, dense))
 
 
-def test_wide_fan_in_wraps_to_24_bits():
+def test_wide_fan_in_wraps_to_24_bits(products):
     conv = nn.Conv2d(4096, 1, 3, padding=1, bias=False)  # fan-in 36,864: 254 * fan-in > 2**23
     weight = torch.full(tuple(conv.weight.shape), 254.0)
     spikes = torch.ones((1, 4096, 3, 3))

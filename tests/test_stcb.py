@@ -1,5 +1,6 @@
 """STCB forward against a hand-computed spike train; equivalent gradient and quantization grid."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -102,17 +103,20 @@ def test_straight_through_gradient_reaches_float_weights_unchanged():
     assert torch.equal(weight.grad, torch.ones_like(weight))
 
 
-def test_random_shift_moves_by_at_most_one_pixel():
+@pytest.mark.parametrize("max_shift", [1, 2, 3])
+def test_random_shift_moves_by_at_most_max_shift_pixels(max_shift):
     from slssnn.training.trainer import random_shift
 
-    images = torch.zeros(64, 1, 8, 8)
+    images = torch.zeros(256, 1, 8, 8)
     images[:, 0, 3, 4] = 1.0
-    moved = random_shift(images, 1.0, torch.Generator().manual_seed(0))
+    moved = random_shift(images, 1.0, torch.Generator().manual_seed(0), max_shift)
     positions = moved[:, 0].flatten(1).argmax(1)
-    rows, cols = positions // 8, positions % 8
-    assert torch.all((rows - 3).abs() <= 1) and torch.all((cols - 4).abs() <= 1)
-    assert moved.sum() == 64 and len(set(positions.tolist())) > 1
+    rows, cols = positions // 8 - 3, positions % 8 - 4
+    assert moved.sum() == 256  # no pixel lost: 3 + 3 and 4 + 3 stay inside 8 x 8
+    assert set(rows.tolist()) == set(range(-max_shift, max_shift + 1))
+    assert set(cols.tolist()) == set(range(-max_shift, max_shift + 1))
     assert torch.equal(random_shift(images, 0.0, torch.Generator()), images)
+    assert torch.equal(random_shift(images, 1.0, torch.Generator(), 0), images)
 
 
 def test_clamp_slope_leaks_the_gradient_outside_the_window_only():

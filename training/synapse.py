@@ -6,7 +6,8 @@ forms: ``a = f_int(s)`` with file weights ``w`` (even integers in
 to signed 24 bits (``signed_clamp``). :func:`dendritic_sums` computes it in
 one of three ways that give the same integers:
 
-- int8 (CPU, ``groups = 1``): ``w / 2`` fits int8 exactly, spikes are 0/1, so
+- int8 (CPU, ``groups = 1``, where :func:`int_mm_is_faster` measured int8 products
+  faster than float32 ones): ``w / 2`` fits int8 exactly, spikes are 0/1, so
   ``a = 2 * (s_int8 @ (w / 2)_int8)`` with int32 accumulation
   (``torch._int_mm``, VNNI where the CPU has it) is exact for any fan-in below
   ``2**23``; conv goes through an im2col of the channels-last spikes. The
@@ -17,9 +18,11 @@ one of three ways that give the same integers:
   channel): every window of spikes is a pattern of ``fan_in`` bits, numbered
   by a one-output conv with place values ``2**j``; its sum is that row of the
   table ``bits @ w`` of all ``2**fan_in`` patterns' sums (a row gather);
-- float (elsewhere, fan-ins below 32, or weights off the grid): conv/linear
-  in float32, rounded (exact while partial sums stay below ``2**24``), kept
-  as float32 integers when the wrap cannot act, else wrapped in int64.
+- float (elsewhere: CPUs without fast int8 products, fan-ins below 32, or
+  weights off the grid): conv/linear in float32, rounded (every product is an
+  integer and every partial sum of binary spikes stays below ``256 * fan_in``,
+  exact below ``2**24``), kept as float32 integers when the wrap cannot act,
+  else wrapped in int64.
 
 Conv sums come back in channels-last memory (``(N, H, W, O)`` seen as
 ``(N, O, H, W)``): the neuron loop keeps that layout, so that the spikes feed
@@ -29,6 +32,8 @@ the next conv's im2col without a transpose.
 from __future__ import annotations
 
 import functools
+import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +64,36 @@ def _int_mm_available() -> bool:
         return bool((torch._int_mm(a, torch.ones((9, 8), dtype=torch.int8)) == 9).all())
     except (AttributeError, RuntimeError, NotImplementedError):
         return False
+
+
+def _best_seconds(run: Callable[[], object], repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@functools.cache
+def int_mm_is_faster() -> bool:
+    """Whether this CPU multiplies int8 faster than float32, measured once per process.
+
+    ``torch._int_mm`` is fast where the CPU has int8 dot products (AVX512-VNNI,
+    AMX) and 15-50x slower than float32 where it has only AVX2 (measured on this
+    project's 2-core CI machine: 1.7 s against 65 ms for a first conv's im2col
+    product). Both paths give the same integers, so the choice changes speed
+    only. One product of a typical im2col shape ``(2048, 288) @ (288, 64)``,
+    best of three, in each dtype (a few ms).
+    """
+    if not _int_mm_available():
+        return False
+    gen = torch.Generator().manual_seed(0)
+    cols = (torch.rand((2048, 288), generator=gen) < 0.2).to(torch.int8)
+    kernel = torch.randint(-127, 128, (288, 64), generator=gen, dtype=torch.int8)
+    cols_f, kernel_f = cols.float(), kernel.float()
+    return _best_seconds(lambda: torch._int_mm(cols, kernel)) \
+        < _best_seconds(lambda: cols_f @ kernel_f)
 
 
 def _half_weight_int8(weight: torch.Tensor) -> torch.Tensor | None:
@@ -93,7 +128,7 @@ def one_channel_last_strides(shape: torch.Size) -> tuple[int, int, int, int]:
 
 
 def _int8_path(spikes: torch.Tensor, synapse: nn.Conv2d | nn.Linear) -> bool:
-    if spikes.device.type != "cpu" or not _int_mm_available():
+    if spikes.device.type != "cpu" or not int_mm_is_faster():
         return False
     if synapse.weight[0].numel() < INT8_MIN_FAN_IN:
         return False

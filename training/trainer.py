@@ -62,6 +62,8 @@ class TrainConfig:
     ``dataset`` is a registered name or the path of a ``.npz`` data file; ``model``
     a :class:`ModelConfig` as a dict (the contents of ``--model MODEL.json``), or None
     for the dataset's own network (:func:`resolve_model_config`).
+    ``shift_fraction`` of each batch's samples move by up to ``max_shift`` pixels
+    (:func:`random_shift`).
     ``validation`` holds out a stratified :data:`VALIDATION_FRACTION` of the
     training split (seed 0), trains on the rest and evaluates on it instead
     of the test split, which is then never read: recipe choices are made so.
@@ -81,6 +83,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     logit_scale: float = 10.0
     shift_fraction: float = 0.5
+    max_shift: int = 1
     limit_train: int | None = None
     validation: bool = False
     grad_shards: int | None = None
@@ -94,19 +97,22 @@ class TrainConfig:
 RUNTIME_FIELDS = ("out_dir", "device", "data_dir")
 
 
-def random_shift(images: torch.Tensor, fraction: float, generator: torch.Generator
-                 ) -> torch.Tensor:
-    """Augmentation: move a random ``fraction`` of the samples by up to one pixel (zero fill).
+def random_shift(images: torch.Tensor, fraction: float, generator: torch.Generator,
+                 max_shift: int = 1) -> torch.Tensor:
+    """Augmentation: move a random ``fraction`` of the samples by up to ``max_shift`` pixels
+    (zero fill).
 
     ``images``: ``(B, C, H, W)`` (or ``(B, T, C, H, W)`` event frames: every frame
-    of a sample moves alike); each chosen sample gets its own offset in {-1, 0, 1}^2.
+    of a sample moves alike); each chosen sample gets its own offset in
+    ``{-max_shift, ..., max_shift}^2`` (rows and columns drawn uniformly).
     """
     chosen = torch.nonzero(torch.rand(len(images), generator=generator) < fraction).flatten()
-    if len(chosen) == 0:
+    if len(chosen) == 0 or max_shift == 0:
         return images
     height, width = images.shape[-2:]
-    padded = F.pad(images[chosen].flatten(1, -3), (1, 1, 1, 1))  # (b, M, H+2, W+2)
-    offsets = torch.randint(0, 3, (len(chosen), 2), generator=generator)
+    m = max_shift
+    padded = F.pad(images[chosen].flatten(1, -3), (m, m, m, m))  # (b, M, H+2m, W+2m)
+    offsets = torch.randint(0, 2 * m + 1, (len(chosen), 2), generator=generator)
     rows = offsets[:, :1] + torch.arange(height)  # (b, H)
     cols = offsets[:, 1:] + torch.arange(width)  # (b, W)
     picked = torch.arange(len(chosen))[:, None, None, None]
@@ -174,6 +180,10 @@ def _check(config: TrainConfig) -> None:
         raise SlssnnError(f"--label-smoothing must be in [0, 1), got {config.label_smoothing}")
     if config.grad_shards is not None and config.grad_shards < 1:
         raise SlssnnError(f"--grad-shards must be >= 1, got {config.grad_shards}")
+    if not 0 <= config.shift_fraction <= 1:
+        raise SlssnnError(f"--shift-fraction must be in [0, 1], got {config.shift_fraction}")
+    if config.max_shift < 0:
+        raise SlssnnError(f"--max-shift must be >= 0, got {config.max_shift}")
     if config.limit_train is not None and config.limit_train < 1:
         raise SlssnnError(f"--limit-train must be >= 1, got {config.limit_train}")
     out = Path(config.out_dir)
@@ -317,7 +327,8 @@ class _Loop:
         for start in range(0, len(order), config.batch_size):
             idx = order[start:start + config.batch_size]
             # The whole global batch is drawn and augmented identically on every process.
-            images = random_shift(split.images[idx], config.shift_fraction, self.generator)
+            images = random_shift(split.images[idx], config.shift_fraction, self.generator,
+                                  config.max_shift)
             batch_loss, batch_correct = self.step(images, split.labels[idx])
             loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
             seen += len(idx)
