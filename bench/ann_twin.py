@@ -25,7 +25,7 @@ from torch import nn
 
 from slssnn.training.datasets import Split, load_dataset, validation_split
 from slssnn.training.models import MODEL_CONFIGS, ModelConfig
-from slssnn.training.trainer import TrainConfig, build_schedule, random_shift
+from slssnn.training.trainer import TrainConfig, build_schedule, epoch_batches
 
 
 def ann_twin(config: ModelConfig) -> nn.Sequential:
@@ -87,12 +87,8 @@ def main() -> None:
     history = []
     for epoch in range(recipe.epochs):
         model.train()
-        order = torch.randperm(len(train.labels), generator=generator)
-        for start in range(0, len(order), recipe.batch_size):
-            idx = order[start:start + recipe.batch_size]
-            images = random_shift(train.images[idx], recipe.shift_fraction, generator,
-                                  recipe.max_shift)
-            loss = F.cross_entropy(model(images.float() * config.input_scale), train.labels[idx])
+        for images, labels in epoch_batches(train, recipe, generator):
+            loss = F.cross_entropy(model(images.float() * config.input_scale), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -199,26 +199,22 @@ def first_steps_of_the_recipe(name: str, steps: int, seed: int
         build_optimizer,
         build_schedule,
         count_loss,
-        random_shift,
+        epoch_batches,
     )
 
     config = TrainConfig(dataset=name, timesteps=2, seed=seed)
     data = load_dataset(name, timesteps=config.timesteps)
-    images, labels = data.train.images, data.train.labels
     torch.manual_seed(seed)
     model = build_model(MODEL_CONFIGS[name](config.timesteps)).train()
     optimizer = build_optimizer(model, config)
-    steps_per_epoch = -(-len(labels) // config.batch_size)
+    steps_per_epoch = -(-len(data.train.labels) // config.batch_size)
     schedule = build_schedule(optimizer, config.epochs * steps_per_epoch, 0)
     generator = torch.Generator().manual_seed(seed)
-    batches = ((order, start) for _ in range(config.epochs)  # as the trainer draws them
-               for order in [torch.randperm(len(labels), generator=generator)]
-               for start in range(0, len(labels), config.batch_size))
-    for order, start in itertools.islice(batches, steps):
-        idx = order[start:start + config.batch_size]
-        batch = random_shift(images[idx], config.shift_fraction, generator)
+    batches = itertools.chain.from_iterable(  # the trainer's own draws, epoch after epoch
+        epoch_batches(data.train, config, generator) for _ in range(config.epochs))
+    for batch, labels in itertools.islice(batches, steps):
         counts, _ = model(batch)
-        loss = count_loss(counts, labels[idx], config.timesteps, config.logit_scale)
+        loss = count_loss(counts, labels, config.timesteps, config.logit_scale)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

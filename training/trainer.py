@@ -123,6 +123,23 @@ def random_shift(images: torch.Tensor, fraction: float, generator: torch.Generat
     return out
 
 
+def epoch_batches(split: Split, config: TrainConfig, generator: torch.Generator
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch's global batches as the trainer draws them: ``(images, labels)``.
+
+    One permutation of ``split`` from ``generator``, cut into ``config.batch_size``
+    batches (the last may be shorter), each augmented by :func:`random_shift` with
+    the same generator as it is drawn. Images ``(b, *input_shape)`` as stored
+    (uint8 pixels or 0/1 frames), labels int64 ``(b,)``; every process draws the
+    same batches, so a run's draws are fixed by its seed alone.
+    """
+    order = torch.randperm(len(split.labels), generator=generator)
+    for start in range(0, len(order), config.batch_size):
+        idx = order[start:start + config.batch_size]
+        yield (random_shift(split.images[idx], config.shift_fraction, generator,
+                            config.max_shift), split.labels[idx])
+
+
 def _device_of(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
@@ -321,26 +338,22 @@ class _Loop:
         """One pass over the training split; returns the epoch's metrics (all processes)."""
         config, ctx, split = self.config, self.ctx, self.train_split
         self.model.train()
-        order = torch.randperm(len(split.labels), generator=self.generator)
         loss_sum, correct, seen, started = 0.0, 0, 0, time.perf_counter()
         bar.reset(total=self.steps_per_epoch)
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start:start + config.batch_size]
-            # The whole global batch is drawn and augmented identically on every process.
-            images = random_shift(split.images[idx], config.shift_fraction, self.generator,
-                                  config.max_shift)
-            batch_loss, batch_correct = self.step(images, split.labels[idx])
+        # The whole global batch is drawn and augmented identically on every process.
+        for images, labels in epoch_batches(split, config, self.generator):
+            batch_loss, batch_correct = self.step(images, labels)
             loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
-            seen += len(idx)
+            seen += len(labels)
             bar.update()
-            bar.set_postfix(loss=f"{batch_loss * ctx.world_size / len(idx):.3f}",
-                            acc=f"{batch_correct * ctx.world_size / len(idx):.3f}",
+            bar.set_postfix(loss=f"{batch_loss * ctx.world_size / len(labels):.3f}",
+                            acc=f"{batch_correct * ctx.world_size / len(labels):.3f}",
                             sps=f"{seen / (time.perf_counter() - started):.0f}", refresh=False)
         seconds = time.perf_counter() - started
         loss_sum, correct = distributed.all_sum([loss_sum, correct], ctx)
-        return {"loss": loss_sum / len(order), "train_accuracy": round(correct) / len(order),
+        return {"loss": loss_sum / seen, "train_accuracy": round(correct) / seen,
                 _eval_key(config): _test_accuracy(self.model, self.test_split, ctx),
-                "samples_per_second": len(order) / seconds,
+                "samples_per_second": seen / seconds,
                 "lr": self.optimizer.param_groups[0]["lr"]}
 
     def resume_state(self) -> dict[str, Any]:
