@@ -7,7 +7,8 @@ can hang. So slssnn runs Lava in a forked worker that leads its own process
 group. The parent waits for it; on a timeout, SIGINT or SIGTERM it collects
 the shared-memory segments every process of the group has open, kills the
 group with SIGKILL and unlinks those segments. If the parent itself is killed
-(even by SIGKILL), a watchdog thread in the worker does the same. Linux only
+(even by SIGKILL), a watchdog thread in the worker ends it and a janitor it
+forks does the same. Linux only
 (reads ``/proc``).
 """
 
@@ -75,8 +76,9 @@ def _signal(pid: int, signum: int) -> None:
         pass
 
 
-def orphan_segments(since: float) -> set[str]:
-    """Segments in /dev/shm created at or after ``since`` (epoch s) that no live process holds."""
+def orphan_segments(since: float, ignore: int | None = None) -> set[str]:
+    """Segments in /dev/shm created at or after ``since`` (epoch s) that no live process
+    (but ``ignore``) holds."""
     try:
         names = os.listdir(SHM_DIR)
     except OSError:
@@ -90,7 +92,8 @@ def orphan_segments(since: float) -> set[str]:
             continue
     if not recent:
         return recent
-    live = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+    live = [int(p.name) for p in Path("/proc").iterdir()
+            if p.name.isdigit() and int(p.name) != ignore]
     return recent - shared_memory_of(live)
 
 
@@ -125,11 +128,40 @@ def kill_group(pgid: int, spare: int | None = None, since: float | None = None) 
 
 
 def _watch_parent(parent: int, since: float) -> None:
-    """In the worker: if the parent dies (even by SIGKILL), clean up the group and exit."""
+    """In the worker: if the parent dies (even by SIGKILL), clean up the group and exit.
+
+    The worker's main thread may be starting Lava processes and creating segments
+    at that moment, so the worker exits at once and a janitor forked here (one
+    thread) cleans up once the worker is gone: then nothing of the group is left
+    to create a segment after the janitor's last look.
+    """
     while os.getppid() == parent:
         time.sleep(0.2)
-    kill_group(os.getpgid(0), spare=os.getpid(), since=since)
+    worker = os.getpid()
+    if os.fork() == 0:
+        try:
+            _clean_up_after(worker, since)
+        finally:
+            os._exit(0)
     os._exit(1)
+
+
+def _clean_up_after(worker: int, since: float, patience: float = 10.0) -> None:
+    """In the janitor: once ``worker`` has exited, kill the rest of its group and unlink
+    every segment created since ``since`` that no other live process holds (the janitor
+    inherited the worker's mappings; it holds them only until it exits)."""
+    me, group = os.getpid(), os.getpgid(0)
+    deadline = time.monotonic() + patience
+    while os.getppid() == worker and time.monotonic() < deadline:
+        time.sleep(0.01)
+    kill_group(group, spare=me, since=since)
+    while any(pid != me for pid in group_members(group)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for path in orphan_segments(since, ignore=me):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def _child(fn: Callable[..., Any], args: tuple, result_path: Path, parent: int,
