@@ -215,6 +215,21 @@ def test_the_product_path_is_the_one_chosen(products):
     assert sums.dtype == (torch.int32 if products == "int8" else torch.float32)
 
 
+def test_a_fan_in_too_wide_for_float32_takes_int8_products(products):
+    if not synapse_module._int_mm_available():
+        pytest.skip("this torch has no CPU torch._int_mm")
+    fan_in = 140_001  # 254 * fan_in = 2 (mod 4), above 2**25: no float32 holds it
+    assert fan_in > synapse_module.FLOAT32_EXACT_FAN_IN
+    dense = nn.Linear(fan_in, 2, bias=False)
+    weight = torch.full((2, fan_in), 254.0)
+    spikes = torch.ones((3, fan_in))
+    spikes[1, :9] = 0.0
+    sums = dendritic_sums(spikes, weight, dense, on_grid=True)
+    assert sums.dtype == torch.int32  # whichever product is faster on this CPU
+    assert torch.equal(sums.to(torch.int64), reference_sums(spikes, weight, dense))
+    assert int(sums[0, 0]) == 254 * fan_in and int(sums[1, 0]) == 254 * (fan_in - 9)
+
+
 def test_the_faster_product_is_measured_once():
     synapse_module.int_mm_is_faster.cache_clear()
     first = synapse_module.int_mm_is_faster()

@@ -7,7 +7,8 @@ to signed 24 bits (``signed_clamp``). :func:`dendritic_sums` computes it in
 one of three ways that give the same integers:
 
 - int8 (CPU, ``groups = 1``, where :func:`int_mm_is_faster` measured int8 products
-  faster than float32 ones): ``w / 2`` fits int8 exactly, spikes are 0/1, so
+  faster than float32 ones, or the fan-in is too wide for float32 to be exact):
+  ``w / 2`` fits int8 exactly, spikes are 0/1, so
   ``a = 2 * (s_int8 @ (w / 2)_int8)`` with int32 accumulation
   (``torch._int_mm``, VNNI where the CPU has it) is exact for any fan-in below
   ``2**23``; conv goes through an im2col of the channels-last spikes. The
@@ -18,7 +19,8 @@ one of three ways that give the same integers:
   channel): every window of spikes is a pattern of ``fan_in`` bits, numbered
   by a one-output conv with place values ``2**j``; its sum is that row of the
   table ``bits @ w`` of all ``2**fan_in`` patterns' sums (a row gather);
-- float (elsewhere: CPUs without fast int8 products, fan-ins below 32, or
+- float (elsewhere: CPUs without fast int8 products below a fan-in of
+  :data:`FLOAT32_EXACT_FAN_IN`, fan-ins below 32, or
   weights off the grid): conv/linear in float32, rounded (every product is an
   integer and every partial sum of binary spikes stays below ``256 * fan_in``,
   exact below ``2**24``), kept as float32 integers when the wrap cannot act,
@@ -46,6 +48,9 @@ WRAP_FREE_FAN_IN = (1 << (CONV_ACCUM_BITS - 1)) // ((INT8_MAX + 1) * WEIGHT_STEP
 """Below this fan-in, ``|a| <= 256 * fan_in < 2**23``: Lava's 24-bit wrap never acts."""
 INT8_MIN_FAN_IN = 32
 """Smaller fan-ins (a first conv on one channel) are faster through the float conv."""
+FLOAT32_EXACT_FAN_IN = (1 << 24) // ((INT8_MAX + 1) * WEIGHT_STEP)
+"""Below this fan-in every float32 partial sum of binary spikes times grid weights is an
+integer below ``256 * fan_in <= 2**24``, so exact; from it on only int8 products are."""
 TABLE_MAX_FAN_IN = 10
 """Up to this fan-in a conv's sums are looked up per window pattern (``2**fan_in`` rows)."""
 
@@ -128,10 +133,13 @@ def one_channel_last_strides(shape: torch.Size) -> tuple[int, int, int, int]:
 
 
 def _int8_path(spikes: torch.Tensor, synapse: nn.Conv2d | nn.Linear) -> bool:
-    if spikes.device.type != "cpu" or not int_mm_is_faster():
+    if spikes.device.type != "cpu" or not _int_mm_available():
         return False
-    if synapse.weight[0].numel() < INT8_MIN_FAN_IN:
+    fan_in = synapse.weight[0].numel()
+    if fan_in < INT8_MIN_FAN_IN:
         return False
+    if fan_in < FLOAT32_EXACT_FAN_IN and not int_mm_is_faster():
+        return False  # float32 is exact here, and faster
     if isinstance(synapse, nn.Linear):
         return True
     return (synapse.groups == 1 and synapse.padding_mode == "zeros"
