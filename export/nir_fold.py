@@ -225,6 +225,31 @@ class FoldedSynapse:
     geometry: dict[str, Any] = field(default_factory=dict)
 
 
+def chain_macs(items: list[tuple[str, Any]], in_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of a chain of linear nodes, node by node, on one ``in_shape``
+    input: what the source network's ANN twin runs (a fold's larger kernel would overstate it).
+
+    A Conv2d costs output values x input channels per group x kH x kW, a pool output
+    values x kH x kW (its sums, counted as accumulates), a Scale one per output value, a
+    Linear or Affine its weight's size, a Flatten nothing.
+    """
+    x, total = np.zeros((1, *in_shape)), 0
+    for name, node in items:
+        y = apply_chain([(name, node)], x)
+        kind = _kind(node)
+        if kind == "Conv2d":
+            total += y.size * int(np.prod(np.asarray(node.weight).shape[1:]))
+        elif kind in SPATIAL_NODES:
+            size = pair(node.kernel_size, "kernel_size", f"NIR node '{name}' ({kind})")
+            total += y.size * size[0] * size[1]
+        elif kind == "Scale":
+            total += y.size
+        elif kind in DENSE_NODES:
+            total += int(np.asarray(node.weight).size)
+        x = y
+    return int(total)
+
+
 def _groups(kernel: np.ndarray) -> int:
     """The largest group count whose off-diagonal channel blocks are all zero."""
     o, i = kernel.shape[:2]

@@ -78,7 +78,7 @@ from . import schema as S
 from .netx_reader import CubaNeuron, LayerSpec, NetxNetwork
 from .netx_writer import write_network
 from .nir_export import FORMAT_KEY, NETX_KEY, SLSSNN_KEY
-from .nir_fold import LINEAR_NODES, conv_geometry, fold_linear_chain, folds_to_conv
+from .nir_fold import LINEAR_NODES, chain_macs, conv_geometry, fold_linear_chain, folds_to_conv
 from .nir_map import (
     DEFAULT_DT,
     DT_KEY,
@@ -554,7 +554,8 @@ def _synapse_float(block: _Block, prev: tuple[int, ...]
     if block.linear:
         folded = fold_linear_chain(block.linear, prev)
         fold = {"kinds": [_kind(n) for _, n in block.linear], "into": folded.kind,
-                "weight_shape": list(folded.weight.shape)}
+                "weight_shape": list(folded.weight.shape),
+                "ann_macs": chain_macs(block.linear, prev)}
         if folded.kind == "conv":
             fold.update({k: list(v) if isinstance(v, tuple) else v
                          for k, v in folded.geometry.items()})
@@ -842,5 +843,10 @@ def convert_nir_to_netx(graph: Any, out: str | os.PathLike[str], timesteps: int 
             metadata["input_encoding"] = encoding
     if timesteps is not None:
         metadata = {**(metadata or {}), "timesteps": int(timesteps)}
+    folded_macs = {spec.name: record["fold"]["ann_macs"]
+                   for spec, record in zip(layers[len(layers) - len(reports):], reports,
+                                           strict=True) if "fold" in record}
+    if folded_macs:  # the twin runs the unfolded chain (lava_runtime/activity.py)
+        metadata = {**(metadata or {}), S.ANN_MACS_KEY: folded_macs}
     network = write_network(out, _with_extras(layers, _json_meta(graph, NETX_KEY)), metadata)
     return Conversion(network, reports)

@@ -42,6 +42,9 @@ FORMAT_VERSION = 1
 METADATA_GROUP = "slssnn"
 METADATA_ATTR = "metadata"
 VERSION_ATTR = "format_version"
+ANN_MACS_KEY = "ann_macs"
+"""Metadata key: {layer name: multiply-accumulates of the source network's ANN twin per
+inference}, for layers whose netx synapse is not what the twin runs (a folded NIR chain)."""
 LAYER_GROUP = "layer"
 SIMULATION_GROUP = "simulation"
 """lava-dl writes /simulation (Ts, tSample); allowed and ignored."""

@@ -19,7 +19,9 @@ Definitions (the same for every engine):
   "Activity of graded messages");
 - ``neuron_updates``: neurons x steps x samples;
 - ``ann_macs``: multiply-accumulates of the layer in the ANN twin (same layer,
-  ReLU instead of IF, one pass), per inference.
+  ReLU instead of IF, one pass), per inference; where the network's metadata
+  gives the source network's own count (``ann_macs``: a NIR chain of pools and
+  convs folded into one larger kernel), that count.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from slssnn.errors import SlssnnError
 from slssnn.export.netx_reader import CubaNeuron, LayerSpec
+from slssnn.export.schema import ANN_MACS_KEY
 
 
 def message_counts(messages: np.ndarray) -> np.ndarray:
@@ -78,16 +82,32 @@ def ann_macs(spec: LayerSpec) -> int:
     return int(spec.weight.shape[0] * spec.weight.shape[1])
 
 
+def twin_macs(layers: list[LayerSpec], metadata: dict[str, Any]) -> list[int]:
+    """ANN-twin multiply-accumulates per inference of each layer: the metadata's
+    ``ann_macs`` entry where it names the layer, else :func:`ann_macs`."""
+    given = metadata.get(ANN_MACS_KEY) or {}
+    names = {spec.name for spec in layers}
+    if not isinstance(given, dict) or any(
+            name not in names or isinstance(v, bool) or not isinstance(v, int) or v < 0
+            for name, v in given.items()):
+        raise SlssnnError(f"network metadata '{ANN_MACS_KEY}': expected {{layer name: "
+                          f"count >= 0}} for layers of this network, got {given!r}"[:300])
+    return [given.get(spec.name, ann_macs(spec)) for spec in layers]
+
+
 def layer_activity(layers: list[LayerSpec], spike_counts: list[np.ndarray],
                    timesteps: int, samples: int,
-                   input_counts: np.ndarray | None = None) -> list[dict[str, Any]]:
+                   input_counts: np.ndarray | None = None,
+                   metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Per-layer totals over a run.
 
     ``spike_counts[i]``: spikes of layer ``i`` per neuron, summed over samples
     and steps, shaped like the layer (C, H, W) or (N,). ``input_counts``: the
     input spikes per input neuron, for a network whose first block is a
     synapse (no input layer); they count towards that block's synops.
+    ``metadata``: the network's, for its ANN-twin counts (:func:`twin_macs`).
     """
+    macs = twin_macs(layers, metadata or {})
     records = []
     for i, (spec, counts) in enumerate(zip(layers, spike_counts, strict=True)):
         if getattr(spec.neuron, "role", None) == "sigma":  # a read-out of the running sum
@@ -111,7 +131,7 @@ def layer_activity(layers: list[LayerSpec], spike_counts: list[np.ndarray],
             "spikes": int(counts.sum()),
             "synops": synops,
             "neuron_updates": spec.neurons * timesteps * samples,
-            "ann_macs": ann_macs(spec),
+            "ann_macs": macs[i],
             "graded": spec.neuron.message_bits > 0 and not isinstance(spec.neuron, CubaNeuron),
         })
     return records

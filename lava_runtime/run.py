@@ -62,7 +62,8 @@ def record_from_counts(backend: str, net: NetxNetwork, dataset: str, split: Spli
         "accuracy": float((predictions == labels).float().mean()),
         "predictions": predictions.tolist(),
         "labels": labels.tolist(),
-        "layers": layer_activity(net.layers, per_neuron, int(timesteps), int(samples)),
+        "layers": layer_activity(net.layers, per_neuron, int(timesteps), int(samples),
+                                 metadata=net.metadata),
         "wall_seconds": round(wall_seconds, 3),
     }
 

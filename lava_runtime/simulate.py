@@ -170,7 +170,8 @@ def simulate(net: str | os.PathLike[str], *, steps: int, spikes: np.ndarray | No
     if spikes is not None and not network.has_input_block:
         input_counts = message_counts(_lava_to_ours(spikes, batched))
     totals = layer_activity(network.layers, [message_counts(r) for r in ours], steps,
-                            ours[0].shape[0], input_counts=input_counts)
+                            ours[0].shape[0], input_counts=input_counts,
+                            metadata=network.metadata)
     return SimResult(backend, steps, [LayerResult(t["name"], r, t)
                                       for r, t in zip(rasters, totals, strict=True)], batched)
 

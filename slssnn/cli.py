@@ -164,7 +164,8 @@ def _trainer_options(args: argparse.Namespace) -> dict[str, Any]:
     """Optimizer, schedule, loss and device options given on the command line (others:
     TrainConfig's defaults)."""
     names = ("optimizer", "weight_decay", "momentum", "nesterov", "warmup_epochs",
-             "label_smoothing", "shift_fraction", "max_shift", "limit_train", "validation",
+             "label_smoothing", "logit_scale", "shift_fraction", "max_shift", "limit_train",
+             "validation",
              "grad_shards", "device")
     return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
@@ -555,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default 0)")
         p.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
                        help="cross-entropy label smoothing in [0, 1) (default 0)")
+        p.add_argument("--logit-scale", type=_positive_float, default=None, metavar="S",
+                       help="the loss reads output spike counts as logits counts * S / T "
+                            "(default 10)")
         p.add_argument("--shift-fraction", type=float, default=None, metavar="F",
                        help="augmentation: the fraction of each batch moved by a random offset "
                             "(default 0.5)")

@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
+from slssnn.errors import SlssnnError
 from slssnn.export.netx_reader import CubaNeuron, LayerSpec
 from slssnn.lava_runtime.activity import ann_macs, conv_fanout, layer_activity
 
@@ -62,3 +63,14 @@ def test_layer_activity_totals():
     assert [r["neuron_updates"] for r in records] == [72 * 12, 27 * 12, 4 * 12]
     assert records[1]["ann_macs"] == ann_macs(conv) == 27 * 2 * 9
     assert records[2]["ann_macs"] == 4 * 27
+
+
+def test_metadata_twin_counts_replace_the_layer_s_own_and_bad_ones_are_refused():
+    inp = LayerSpec(0, "input", (2, 6, 6), NEURON)
+    conv = conv_spec((2, 6, 6), 3, (3, 3), (2, 2), (1, 1), (1, 1), 1)
+    counts = [np.ones(s.shape, dtype=np.int64) for s in (inp, conv)]
+    records = layer_activity([inp, conv], counts, 4, 1, metadata={"ann_macs": {"1:conv": 100}})
+    assert [r["ann_macs"] for r in records] == [0, 100]
+    for bad in ({"7:conv": 1}, {"1:conv": -1}, {"1:conv": 1.5}, [1]):
+        with pytest.raises(SlssnnError, match="network metadata 'ann_macs'"):
+            layer_activity([inp, conv], counts, 4, 1, metadata={"ann_macs": bad})

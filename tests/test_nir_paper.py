@@ -130,9 +130,16 @@ def test_cnn_sinabs_converts_and_runs_equal_on_both_backends(tmp_path):
     assert [r["fold"]["kinds"] for r in folds] == [["SumPool2d", "Conv2d"],
                                                    ["SumPool2d", "Flatten", "Linear"]]
     events = (np.random.default_rng(1).random((18, 18, 2, 16)) < 0.3).astype(np.int64)
-    emu, _ = _run_both(tmp_path, tmp_path / "cnn.net", events, 16)
+    emu, records = _run_both(tmp_path, tmp_path / "cnn.net", events, 16)
     assert all(layer.spikes.sum() > 0 for layer in emu.layers), \
         [int(layer.spikes.sum()) for layer in emu.layers]
+    # the ANN twin runs the unfolded chains, not the folded kernels (k6 conv: 4x the MACs)
+    pool_conv = 4 * 4 * 4 * 2 * 2 + 4 * 4 * 4 * 4 * 3 * 3  # sums of a 2x2 pool, then k3 conv
+    pool_linear = 4 * 2 * 2 * 2 * 2 + 12 * 4 * 2 * 2  # sums of a 2x2 pool, then 12 x 16
+    macs = [layer["ann_macs"] for layer in records["lava"]["layers"]]
+    assert macs == [0, 4 * 8 * 8 * 2 * 5 * 5, 4 * 8 * 8 * 4 * 3 * 3, pool_conv, pool_linear,
+                    10 * 12]
+    assert net.metadata["ann_macs"] == {"3:conv": pool_conv, "5:dense": pool_linear}
 
 
 def test_braille_no_bias_converts_to_dense_rec_and_runs_equal_on_both_backends(tmp_path):

@@ -195,6 +195,8 @@ def _check(config: TrainConfig) -> None:
                           f"got {config.warmup_epochs}")
     if not 0 <= config.label_smoothing < 1:
         raise SlssnnError(f"--label-smoothing must be in [0, 1), got {config.label_smoothing}")
+    if not config.logit_scale > 0:
+        raise SlssnnError(f"--logit-scale must be > 0, got {config.logit_scale}")
     if config.grad_shards is not None and config.grad_shards < 1:
         raise SlssnnError(f"--grad-shards must be >= 1, got {config.grad_shards}")
     if not 0 <= config.shift_fraction <= 1:
