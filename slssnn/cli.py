@@ -556,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default 0)")
         p.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
                        help="cross-entropy label smoothing in [0, 1) (default 0)")
-        p.add_argument("--logit-scale", type=_positive_float, default=None, metavar="S",
+        p.add_argument("--logit-scale", type=float, default=None, metavar="S",
                        help="the loss reads output spike counts as logits counts * S / T "
                             "(default 10)")
         p.add_argument("--shift-fraction", type=float, default=None, metavar="F",

@@ -75,7 +75,8 @@ class StderrWatcher:
 @pytest.mark.timeout(300)
 def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
     options = ["--optimizer", "sgd", "--nesterov", "--warmup-epochs", "1",
-               "--label-smoothing", "0.1", "--max-shift", "2", "--shift-fraction", "0.25"]
+               "--label-smoothing", "0.1", "--max-shift", "2", "--shift-fraction", "0.25",
+               "--logit-scale", "7.5"]
     reference = subprocess.run(slssnn_train(tmp_path / "ref", *options), env=ENV,
                                capture_output=True, text=True, timeout=240)
     assert reference.returncode == 0, reference.stderr
@@ -105,7 +106,8 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
         assert [h[key] for h in want] == [h[key] for h in got], key
     assert want[-1]["test_accuracy"] > 0.3, "the run must learn for the comparison to mean much"
     stored = json.loads((out / "train.json").read_text())["config"]
-    assert (stored["max_shift"], stored["shift_fraction"]) == (2, 0.25)  # resumed with them
+    assert (stored["max_shift"], stored["shift_fraction"], stored["logit_scale"]) == (
+        2, 0.25, 7.5)  # resumed with them
     csv = (out / "train.csv").read_text().splitlines()
     assert csv[0] == "epoch,loss,train_accuracy,test_accuracy,samples_per_second,lr"
     assert len(csv) == 4
@@ -181,6 +183,7 @@ def test_rng_state_survives_the_checkpoint_format(tmp_path):
     (["--nesterov"], "--nesterov needs --optimizer sgd"),
     (["--label-smoothing", "1.5"], "--label-smoothing must be in [0, 1)"),
     (["--max-shift", "-1"], "--max-shift must be >= 0, got -1"),
+    (["--logit-scale", "0"], "--logit-scale must be > 0, got 0.0"),
     (["--shift-fraction", "1.5"], "--shift-fraction must be in [0, 1], got 1.5"),
     (["--epochs", "2", "--warmup-epochs", "2"], "--warmup-epochs must be in [0, --epochs=2)"),
     (["--device", "tpu"], "--device 'tpu': unknown device"),
