@@ -101,9 +101,11 @@ def kill_group(pgid: int, spare: int | None = None, since: float | None = None) 
     """Kill every process of the group (but ``spare``) and unlink the segments they held.
 
     The members are frozen with SIGSTOP first (until no new member appears),
-    then killed; the segments they had open are unlinked, and so are segments
-    created since ``since`` that no live process holds (a segment can be in
-    flight between two processes when the group is frozen).
+    then killed, and the group is waited for (up to 2 s, killing any member still
+    listed) so that none keeps the caller's pipes open after it returns. The
+    segments they had open are unlinked, and so are segments created since
+    ``since`` that no live process holds (a segment can be in flight between two
+    processes when the group is frozen).
     """
     frozen: set[int] = set()
     for _ in range(10):
@@ -117,7 +119,14 @@ def kill_group(pgid: int, spare: int | None = None, since: float | None = None) 
     segments = shared_memory_of(sorted(frozen) + ([spare] if spare else []))
     for pid in frozen:
         _signal(pid, signal.SIGKILL)
-    time.sleep(0.05)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:  # until the group is gone (a straggler is killed too)
+        left = [pid for pid in group_members(pgid) if pid != spare]
+        if not left:
+            break
+        for pid in left:
+            _signal(pid, signal.SIGKILL)
+        time.sleep(0.02)
     if since is not None:
         segments |= orphan_segments(since)
     for path in segments:

@@ -42,6 +42,18 @@ def processes_marked(marker: str) -> list[int]:
     return found
 
 
+def describe(pids: list[int]) -> list[str]:
+    """``/proc/PID/stat`` of each process (pid, name, state, ppid, pgid...): what a
+    failure message shows of the processes still alive."""
+    lines = []
+    for pid in pids:
+        try:
+            lines.append(Path(f"/proc/{pid}/stat").read_text()[:80])
+        except OSError:
+            lines.append(f"{pid} (gone)")
+    return lines
+
+
 def shm() -> set[str]:
     return set(os.listdir("/dev/shm"))
 
@@ -103,7 +115,12 @@ def test_twenty_interrupted_or_timed_out_runs_leave_nothing_behind(tmp_path):
             time.sleep(delay)
             proc.send_signal(getattr(signal, how))
         started = time.monotonic()
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            alive = describe([proc.pid, *processes_marked(marker)])
+            proc.kill()
+            pytest.fail(f"case {i} {how}: still running 60 s later: {alive}")
         stopped_in = time.monotonic() - started
         assert proc.returncode != 0, f"case {i} {how}: the run was not stopped"
         assert stopped_in < 15, f"case {i} {how}: took {stopped_in:.1f} s to stop"
