@@ -44,7 +44,7 @@ from slssnn.training.graded_synapse import (
     netx_dense_weights,
     netx_recurrent_weights,
 )
-from slssnn.training.neuron import run_cuba, run_cuba_constant
+from slssnn.training.neuron import CubaState, cuba_step, run_cuba, run_cuba_constant
 from slssnn.training.synapse import dendritic_sums, sum_bounds
 
 from .layer_neurons import DEFAULT_SPIKE_EXP, kind_of
@@ -284,7 +284,8 @@ def _geometry(spec: LayerSpec, weight: torch.Tensor) -> nn.Conv2d | nn.Linear:
 
 def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
                 device: str | torch.device = "cpu", batch_size: int = 512,
-                stepwise: bool = False) -> list[np.ndarray]:
+                stepwise: bool = False, voltages: list[np.ndarray] | None = None
+                ) -> list[np.ndarray]:
     """Each sample's T-step window per block, as Lava's one long run produces it.
 
     ``currents``: ``(N, *input_shape)`` input currents, presented on steps 1..T
@@ -297,7 +298,9 @@ def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
     paths (:func:`dendritic_sums`, :func:`run_cuba`, :func:`run_cuba_constant`),
     which the tests check against :class:`Emulator`'s step by step run and
     Lava. Returns per block ``(N, T, *shape)`` int8, the same arrays as
-    :func:`run_lava`.
+    :func:`run_lava`. ``voltages``: a list that receives the output layer's ``v`` at
+    the last step of each sample's window, int64 ``(N, *shape)`` in Lava's internal
+    units (the voltage readout), by :func:`cuba_step` over the layer's window.
     """
     layers = net.layers
     for spec in layers:
@@ -322,17 +325,33 @@ def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
             chunk = torch.as_tensor(currents[start:start + batch_size], dtype=torch.int64,
                                     device=emulator.device)
             parts.append(_windows(layers, emulator.params, modules, chunk, timesteps,
-                                  stepwise))
+                                  stepwise, voltages is not None))
+    if voltages is not None:
+        voltages.append(np.concatenate([p.pop() for p in parts]))
     return [np.concatenate(p) for p in zip(*parts, strict=True)]
 
 
+def _final_voltage(a_in: torch.Tensor, p) -> np.ndarray:
+    """``v`` after the last of the steps ``a_in`` ``(T, B, *shape)`` (integers), from rest:
+    the plain :func:`cuba_step` loop, int64 ``(B, *shape)``."""
+    a_in = a_in.to(torch.int64)
+    state = CubaState.zeros(tuple(a_in.shape[1:]), device=a_in.device)
+    for a_t in a_in:
+        _, state = cuba_step(state, a_t, p)
+    return state.v.cpu().numpy()
+
+
 def _windows(layers: list[LayerSpec], params: list, modules: list, chunk: torch.Tensor,
-             timesteps: int, stepwise: bool) -> list[np.ndarray]:
-    """Every block's spikes ``(B, T, *shape)`` int8 for one batch of samples."""
+             timesteps: int, stepwise: bool, voltage: bool = False) -> list[np.ndarray]:
+    """Every block's spikes ``(B, T, *shape)`` int8 for one batch of samples; with
+    ``voltage``, then the output layer's final ``v`` ``(B, *shape)``."""
     spikes = None  # (T, B, *shape) float 0/1
     windows = []
+    accum = None
     for spec, p, module in zip(layers, params, modules, strict=True):
         if spec.type == "input":
+            accum = chunk.transpose(0, 1) if stepwise else chunk.unsqueeze(0).expand(
+                timesteps, *chunk.shape)
             if stepwise:  # (B, T, *in) -> (T, B, *in)
                 spikes = run_cuba(chunk.transpose(0, 1), p, torch.float32)
             else:
@@ -348,4 +367,6 @@ def _windows(layers: list[LayerSpec], params: list, modules: list, chunk: torch.
             accum = dendritic_sums(flat, module.weight, module).unflatten(0, (steps, batch))
             spikes = run_cuba(accum, p, torch.float32, bounds=sum_bounds(module.weight))
         windows.append(spikes.transpose(0, 1).to(torch.int8).cpu().numpy())
+    if voltage:
+        windows.append(_final_voltage(accum, params[-1]))
     return windows

@@ -171,18 +171,21 @@ class LavaCounts(NamedTuple):
 
     ``output``: output spikes per sample, int64 ``(N, classes)``; ``per_neuron``:
     per block (input layer first) its spikes per neuron over all samples and steps,
-    int64, shaped like the layer ((C, H, W) or (n,)).
+    int64, shaped like the layer ((C, H, W) or (n,)); ``voltage``: with the voltage
+    readout, the output layer's ``v`` at the last step of each sample's window, int64
+    ``(N, classes)`` (Lava's internal units), else None.
     """
 
     output: np.ndarray
     per_neuron: list[np.ndarray]
+    voltage: np.ndarray | None = None
 
 
 def run_lava_counts(net_path: str | os.PathLike[str], currents: np.ndarray, timesteps: int,
                     chunk_steps: int = 500,
                     on_progress: Callable[[int, int], None] | None = None,
                     timeout: float | None = None, stepwise: bool = False,
-                    scipy_conv: bool = False) -> LavaCounts:
+                    scipy_conv: bool = False, voltage: bool = False) -> LavaCounts:
     """:func:`run_lava`'s one run of ``N*T + L - 1`` steps, reading back only counts.
 
     Each block's ``out`` port feeds a :class:`~.lava_procs.counter.SpikeCounter` that
@@ -193,26 +196,31 @@ def run_lava_counts(net_path: str | os.PathLike[str], currents: np.ndarray, time
     ``neurons x steps`` per block. Conv blocks run Lava's fixed-point Conv model
     with its convolution computed by one exact product per step
     (:mod:`.lava_procs.conv`; ``scipy_conv`` keeps Lava's own scipy loop, about a
-    second per step at 28x28). Arguments as for :func:`run_lava`; runs in an
-    isolated worker (``timeout`` in seconds).
+    second per step at 28x28). ``voltage``: also read the output layer's ``v`` where
+    each sample's window ends (:class:`~.lava_procs.voltage.VoltageSampler`).
+    Arguments as for :func:`run_lava`; runs in an isolated worker (``timeout`` in
+    seconds).
     """
     samples = currents.shape[0]
     depth = len(read_network(net_path).layers)
     total = samples * timesteps + depth - 1
     inputs = _window_inputs(currents, timesteps, total, stepwise)
-    output, per_neuron = run_isolated(
+    output, per_neuron, voltages = run_isolated(
         _count_inline, (net_path, total, inputs, samples, timesteps, chunk_steps, on_progress,
-                        scipy_conv), timeout=timeout)
+                        scipy_conv, voltage), timeout=timeout)
     return LavaCounts(output.reshape(samples, -1).astype(np.int64),
-                      [_to_lava_order(c).astype(np.int64) for c in per_neuron])
+                      [_to_lava_order(c).astype(np.int64) for c in per_neuron],
+                      None if voltages is None else voltages.reshape(samples, -1))
 
 
 def _count_inline(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarray,
                   samples: int, timesteps: int, chunk_steps: int,
-                  on_progress: Callable[[int, int], None] | None, scipy_conv: bool = False
-                  ) -> tuple[np.ndarray, list[np.ndarray]]:
+                  on_progress: Callable[[int, int], None] | None, scipy_conv: bool = False,
+                  voltage: bool = False
+                  ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
     """Build the file with netx, a counter on every block, run, read back the counts (Lava
-    order): ``(output counts (N, *out_shape), [per-neuron counts per block])``."""
+    order): ``(output counts (N, *out_shape), [per-neuron counts per block], output
+    voltages (N, *out_shape) at each window's end or None)``."""
     if "lava.magma.runtime.message_infrastructure.multiprocessing" not in sys.modules:
         _prepare_multiprocessing()
     from lava.lib.dl.netx import hdf5
@@ -235,11 +243,19 @@ def _count_inline(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarr
                                timesteps=timesteps, per_sample=i == len(blocks) - 1)
         block.out.connect(counter.a_in)
         counters.append(counter)
+    sampler = None
+    if voltage:
+        from .lava_procs.voltage import VoltageSampler
+
+        sampler = VoltageSampler(shape=blocks[-1].out.shape, first=len(blocks) - 1,
+                                 samples=samples, timesteps=timesteps)
+        sampler.v_ref.connect_var(blocks[-1].neuron.v)
     exceptions = {} if scipy_conv else {Conv: PyConvModelFixedExact}
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=exceptions)
     return _run_chunks(net, steps, run_cfg, chunk_steps, on_progress, lambda: (
         np.rint(counters[-1].sample_counts.get()).astype(np.int64),
-        [np.rint(c.counts.get()).astype(np.int64) for c in counters]))
+        [np.rint(c.counts.get()).astype(np.int64) for c in counters],
+        None if sampler is None else np.rint(sampler.voltages.get()).astype(np.int64)))
 
 
 def _run_chunks(net, steps: int, run_cfg, chunk_steps: int,

@@ -32,24 +32,35 @@ RECORD_VERSION = 1
 BACKENDS = ("lava", "emulator")
 """Engines of `slssnn run`: Lava's CPU simulator, or the bit-exact batched emulator."""
 
+READOUTS = ("spikes", "voltage")
+"""How a dataset run predicts: argmax of output spike counts, or of the output layer's
+voltage where each sample's window ends; ties go to the lowest class index."""
+
 
 def make_record(backend: str, net: NetxNetwork, dataset: str, split: Split,
-                spikes: list[np.ndarray], wall_seconds: float) -> dict[str, Any]:
-    """Build a run record from every layer's spikes ``(N, T, *layer_shape)``."""
+                spikes: list[np.ndarray], wall_seconds: float,
+                voltage: np.ndarray | None = None) -> dict[str, Any]:
+    """Build a run record from every layer's spikes ``(N, T, *layer_shape)`` (and, for the
+    voltage readout, the output layer's final ``v`` per sample ``(N, *shape)``)."""
     samples, timesteps = spikes[-1].shape[:2]
     output = spikes[-1].reshape(samples, timesteps, -1).sum(1).astype(np.int64)
     per_neuron = [s.sum(axis=(0, 1), dtype=np.int64) for s in spikes]
     return record_from_counts(backend, net, dataset, split, output, per_neuron, int(timesteps),
-                              wall_seconds)
+                              wall_seconds, voltage)
 
 
 def record_from_counts(backend: str, net: NetxNetwork, dataset: str, split: Split,
                        output: np.ndarray, per_neuron: list[np.ndarray], timesteps: int,
-                       wall_seconds: float) -> dict[str, Any]:
+                       wall_seconds: float, voltage: np.ndarray | None = None
+                       ) -> dict[str, Any]:
     """Build a run record from output spike counts per sample ``(N, classes)`` and every
-    layer's spikes per neuron over the run (shaped like the layer)."""
+    layer's spikes per neuron over the run (shaped like the layer). With ``voltage``
+    (the output layer's ``v`` where each sample's window ends, ``(N, classes)``), the
+    prediction is its argmax (``readout: "voltage"``), else the counts' (``"spikes"``);
+    ties go to the lowest class index either way."""
     samples = output.shape[0]
-    predictions = predict(torch.from_numpy(np.asarray(output, dtype=np.int64)))
+    readout = output if voltage is None else np.asarray(voltage).reshape(samples, -1)
+    predictions = predict(torch.from_numpy(np.asarray(readout, dtype=np.int64)))
     labels = split.labels[:samples]
     return {
         "version": RECORD_VERSION,
@@ -59,6 +70,7 @@ def record_from_counts(backend: str, net: NetxNetwork, dataset: str, split: Spli
         "split": "test",
         "samples": int(samples),
         "timesteps": int(timesteps),
+        "readout": "spikes" if voltage is None else "voltage",
         "accuracy": float((predictions == labels).float().mean()),
         "predictions": predictions.tolist(),
         "labels": labels.tolist(),
@@ -74,40 +86,64 @@ DataSource = str | Dataset
 
 
 def _network_inputs(net: NetxNetwork, dataset: DataSource, limit: int | None,
-                    data_dir: str | os.PathLike[str] | None = None
+                    data_dir: str | os.PathLike[str] | None = None,
+                    timesteps: int | None = None, input_scale: float | None = None
                     ) -> tuple[Split, np.ndarray, int]:
     """The test split to run, its input currents and T.
 
     Currents are ``(N, *input_shape)`` for images (the same every step) or
     ``(N, T, *input_shape)`` for event frames (one per step; the dataset is
-    binned into the network's T frames).
+    binned into the network's T frames). ``timesteps`` and ``input_scale``
+    (current = ``round(pixel * input_scale)``, pixels in the dataset's own
+    units) replace the file's metadata, or stand in for it in a network
+    trained elsewhere. A flat input layer ``(n,)`` takes each sample
+    flattened in (C, H, W) order where ``n`` is its size.
     """
     meta = net.metadata
-    if "timesteps" not in meta or "input_encoding" not in meta:
-        raise SlssnnError(f"network {net.path}: no slssnn metadata (fields 'timesteps', "
-                          "'input_encoding'); export it with 'slssnn export'")
+    timesteps = meta.get("timesteps") if timesteps is None else timesteps
+    scale = (meta.get("input_encoding") or {}).get("scale") if input_scale is None \
+        else input_scale
+    if timesteps is None or scale is None:
+        missing = " and ".join(option for option, value in (("--timesteps T", timesteps),
+                                                             ("--input-scale S", scale))
+                               if value is None)
+        raise SlssnnError(f"network {net.path}: no slssnn metadata for its "
+                          f"{'steps per sample' if timesteps is None else 'input encoding'}; "
+                          f"give {missing} (input current = round(pixel * S)) for a network "
+                          "trained elsewhere, or export it with 'slssnn export'")
+    if int(timesteps) < 1 or not float(scale) > 0:
+        raise SlssnnError(f"network {net.path}: timesteps must be >= 1 and the input scale "
+                          f"> 0, got {timesteps} and {scale}")
     if net.layers[0].type != "input":
-        raise SlssnnError(f"network {net.path}: layer 0 must be an input layer to run a dataset")
-    timesteps = int(meta["timesteps"])
+        raise SlssnnError(f"network {net.path}: layer 0 must be an input layer to run a dataset "
+                          "(run your own spike array with --input)")
+    timesteps = int(timesteps)
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, data_dir, timesteps)
-    kind = meta.get("model_config", {}).get("input_kind", "current")
-    if (kind == "events") != (data.kind == EVENTS):
+    kind = meta.get("model_config", {}).get("input_kind")
+    if kind is not None and (kind == "events") != (data.kind == EVENTS):
         raise SlssnnError(f"network {net.path}: input kind {kind!r} cannot run dataset "
                           f"{data.name!r} ({data.kind} data)")
     if data.kind == EVENTS and data.test.images.shape[1] != timesteps:
         raise SlssnnError(f"dataset {data.name!r}: {data.test.images.shape[1]} event frames "
                           f"per sample, network {net.path} runs T={timesteps} steps")
-    if tuple(data.input_shape) != tuple(net.input_shape):
+    flat = len(net.input_shape) == 1 and net.input_shape[0] == int(np.prod(data.input_shape))
+    if tuple(data.input_shape) != tuple(net.input_shape) and not flat:
         raise SlssnnError(f"network {net.path}: input shape {net.input_shape} does not match "
                           f"dataset {data.name!r} {data.input_shape}")
+    classes, outputs = len(data.class_names), net.layers[-1].neurons
+    if outputs != classes:
+        raise SlssnnError(f"network {net.path}: its output layer has {outputs} neurons, dataset "
+                          f"{data.name!r} has {classes} classes")
     split = data.test
     if limit is not None:
         if limit < 1:
             raise SlssnnError(f"--limit must be >= 1, got {limit}")
         split = Split(split.images[:limit], split.labels[:limit])
-    currents, clamped = encode_currents(split.images, meta["input_encoding"]["scale"])
+    currents, clamped = encode_currents(split.images, float(scale))
     if clamped:
         print(f"input layer: {clamped} input current(s) clamped to Loihi's range")
+    if flat:  # (N, [T,] C, H, W) -> (N, [T,] C*H*W)
+        currents = currents.reshape(*currents.shape[:-3], -1)
     return split, currents.numpy(), timesteps
 
 
@@ -115,32 +151,56 @@ def run_network(net_path: str | os.PathLike[str], dataset: DataSource, backend: 
                 limit: int | None = None,
                 on_progress: Callable[[int, int], None] | None = None,
                 timeout: float | None = None,
-                data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+                data_dir: str | os.PathLike[str] | None = None,
+                timesteps: int | None = None,
+                input_scale: float | None = None, readout: str = "spikes") -> dict[str, Any]:
     """Run the test split of ``dataset`` (a name, read from ``data_dir``; a ``.npz`` data
     file; or a :class:`Dataset`) through the network file on ``backend``; return the run
     record (module docstring).
 
-    ``timeout`` (seconds) bounds a Lava run; the emulator ignores it.
+    ``timeout`` (seconds) bounds a Lava run; the emulator ignores it. ``timesteps`` (steps
+    per sample) and ``input_scale`` (current = ``round(pixel * input_scale)``) default to
+    the file's metadata; a network trained elsewhere, without it, needs both.
+    ``readout``: ``"spikes"`` (argmax of output spike counts) or ``"voltage"`` (argmax of
+    the output layer's ``v`` at the end of each sample's window: a non-spiking output
+    layer, such as SLAYER's ``Affine`` block).
     """
     if backend not in BACKENDS:
         raise SlssnnError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+    if readout not in READOUTS:
+        raise SlssnnError(f"unknown readout {readout!r}; known: {', '.join(READOUTS)}")
+    voltage = readout == "voltage"
     net = read_network(net_path)
-    split, currents, timesteps = _network_inputs(net, dataset, limit, data_dir)
+    split, currents, timesteps = _network_inputs(net, dataset, limit, data_dir, timesteps,
+                                                 input_scale)
     stepwise = currents.ndim == len(net.input_shape) + 2  # event frames (N, T, *input_shape)
     started = time.perf_counter()
     if backend == "lava":
         from .lava_runner import run_lava_counts
 
         counts = run_lava_counts(Path(net_path), currents, timesteps, on_progress=on_progress,
-                                 timeout=timeout, stepwise=stepwise)
-        return record_from_counts(backend, net, _name(dataset), split, counts.output,
-                                  counts.per_neuron, timesteps, time.perf_counter() - started)
+                                 timeout=timeout, stepwise=stepwise, voltage=voltage)
+        return _warn_silent(record_from_counts(
+            backend, net, _name(dataset), split, counts.output, counts.per_neuron, timesteps,
+            time.perf_counter() - started, counts.voltage))
     from .emulator import run_windows
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    spikes = run_windows(net, currents, timesteps, device=device, stepwise=stepwise)
-    return make_record(backend, net, _name(dataset), split, spikes,
-                       time.perf_counter() - started)
+    voltages: list[np.ndarray] | None = [] if voltage else None
+    spikes = run_windows(net, currents, timesteps, device=device, stepwise=stepwise,
+                         voltages=voltages)
+    return _warn_silent(make_record(backend, net, _name(dataset), split, spikes,
+                                    time.perf_counter() - started,
+                                    voltages[0] if voltages else None))
+
+
+def _warn_silent(record: dict[str, Any]) -> dict[str, Any]:
+    """Say so when a spike readout saw no output spike at all (every prediction class 0)."""
+    if record["readout"] == "spikes" and record["layers"][-1]["spikes"] == 0:
+        print(f"warning: the output layer of {record['network']} never spiked, so every "
+              "prediction is class 0; a non-spiking output layer (SLAYER's Affine block) is "
+              "read with --readout voltage")
+    return record
 
 
 def _name(dataset: DataSource) -> str:

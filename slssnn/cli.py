@@ -247,6 +247,10 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
 
     out = _output_file(args.output)
     if args.input is not None:
+        if args.timesteps is not None or args.input_scale is not None \
+                or args.readout != "spikes":
+            raise SlssnnError("--timesteps, --input-scale and --readout are for a dataset; an "
+                              "--input array is run as it is (its last axis is time)")
         return _run_input(args, out)
     args.dataset = _data_source(args)
     if args.dataset is None:
@@ -268,7 +272,9 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
         fetch(args.dataset, args.data_dir)
     record = run_network(args.network, args.dataset, args.backend, limit=args.limit,
                          on_progress=_progress_bar(f"{args.backend} run", "step"),
-                         timeout=args.timeout, data_dir=args.data_dir)
+                         timeout=args.timeout, data_dir=args.data_dir,
+                         timesteps=args.timesteps, input_scale=args.input_scale,
+                         readout=args.readout)
     write_json(out, record)
     print(f"{args.backend}: accuracy {record['accuracy']:.4f} on {record['samples']} samples "
           f"in {record['wall_seconds']:.1f} s; wrote {out}")
@@ -646,6 +652,17 @@ def build_parser() -> argparse.ArgumentParser:
     data_source(p, "dataset whose test split to run (default: the network's own, from its "
                    "metadata)", None)
     data_options(p)
+    p.add_argument("--timesteps", "-T", type=_positive_int, default=None,
+                   help="with a dataset: steps per sample (default: the network's metadata; a "
+                        "network trained elsewhere needs it)")
+    p.add_argument("--input-scale", type=_positive_float, default=None, metavar="S",
+                   help="with a dataset: input current round(pixel * S), pixels in the "
+                        "dataset's units (mnist 0..255; default: the network's metadata; a "
+                        "network trained elsewhere needs it)")
+    p.add_argument("--readout", choices=("spikes", "voltage"), default="spikes",
+                   help="with a dataset: predict the class with the most output spikes "
+                        "(default), or the highest output voltage at the end of each sample "
+                        "(a non-spiking output layer, e.g. SLAYER's Affine block)")
     p.add_argument("--backend", default="lava", choices=("lava", "emulator"),
                    help="engine: lava (Lava's CPU simulator, the reference) or emulator "
                         "(bit-exact batched emulator, CUDA when available); default lava")
