@@ -284,8 +284,8 @@ def _geometry(spec: LayerSpec, weight: torch.Tensor) -> nn.Conv2d | nn.Linear:
 
 def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
                 device: str | torch.device = "cpu", batch_size: int = 512,
-                stepwise: bool = False, voltages: list[np.ndarray] | None = None
-                ) -> list[np.ndarray]:
+                stepwise: bool = False, voltages: list[np.ndarray] | None = None,
+                input_graded: bool = False) -> list[np.ndarray]:
     """Each sample's T-step window per block, as Lava's one long run produces it.
 
     ``currents``: ``(N, *input_shape)`` input currents, presented on steps 1..T
@@ -301,6 +301,10 @@ def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
     :func:`run_lava`. ``voltages``: a list that receives the output layer's ``v`` at
     the last step of each sample's window, int64 ``(N, *shape)`` in Lava's internal
     units (the voltage readout), by :func:`cuba_step` over the layer's window.
+    A network without an input layer receives ``currents`` as messages into its first
+    synapse (Lava's windows start one step later there; the run is the same):
+    binary spikes, or with ``input_graded`` graded values, which netx's Dense and Conv
+    deliver as :class:`_Synapse` computes them.
     """
     layers = net.layers
     for spec in layers:
@@ -312,8 +316,11 @@ def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
         if not isinstance(spec.neuron, CubaNeuron):
             raise SlssnnError(f"network {net.path}: layer {spec.index}: only LIF layers are "
                               "reset between samples by netx; use simulate()")
-    emulator = Emulator(net, device=device)
-    for spec, synapse in zip(layers, emulator.synapses, strict=True):
+    graded_first = input_graded and not net.has_input_block
+    emulator = Emulator(net, device=device, input_graded=graded_first)
+    for i, (spec, synapse) in enumerate(zip(layers, emulator.synapses, strict=True)):
+        if i == 0 and graded_first:
+            continue  # its sums go through _Synapse, exact in int64
         if synapse is not None and not (_float32_exact(spec) and _as_written(synapse[0])):
             raise SlssnnError(f"network {net.path}: layer {spec.index}: sums not exact from "
                               "the file's weights in float32; use simulate()")
@@ -325,7 +332,8 @@ def run_windows(net: NetxNetwork, currents: np.ndarray, timesteps: int,
             chunk = torch.as_tensor(currents[start:start + batch_size], dtype=torch.int64,
                                     device=emulator.device)
             parts.append(_windows(layers, emulator.params, modules, chunk, timesteps,
-                                  stepwise, voltages is not None))
+                                  stepwise, voltages is not None,
+                                  emulator.synapses[0][0] if graded_first else None))
     if voltages is not None:
         voltages.append(np.concatenate([p.pop() for p in parts]))
     return [np.concatenate(p) for p in zip(*parts, strict=True)]
@@ -342,9 +350,11 @@ def _final_voltage(a_in: torch.Tensor, p) -> np.ndarray:
 
 
 def _windows(layers: list[LayerSpec], params: list, modules: list, chunk: torch.Tensor,
-             timesteps: int, stepwise: bool, voltage: bool = False) -> list[np.ndarray]:
+             timesteps: int, stepwise: bool, voltage: bool = False,
+             graded_first: _Synapse | None = None) -> list[np.ndarray]:
     """Every block's spikes ``(B, T, *shape)`` int8 for one batch of samples; with
-    ``voltage``, then the output layer's final ``v`` ``(B, *shape)``."""
+    ``voltage``, then the output layer's final ``v`` ``(B, *shape)``; ``graded_first``:
+    the first synapse, for graded messages into it."""
     spikes = None  # (T, B, *shape) float 0/1
     windows = []
     accum = None
@@ -362,10 +372,14 @@ def _windows(layers: list[LayerSpec], params: list, modules: list, chunk: torch.
                           chunk.unsqueeze(0).expand(timesteps, *chunk.shape)).float()
             steps, batch = spikes.shape[:2]
             flat = spikes.flatten(0, 1)  # (T*B, *in)
-            if spec.type != "conv":
-                flat = flat.flatten(1)
-            accum = dendritic_sums(flat, module.weight, module).unflatten(0, (steps, batch))
-            spikes = run_cuba(accum, p, torch.float32, bounds=sum_bounds(module.weight))
+            if graded_first is not None and spec is layers[0]:
+                accum = graded_first(flat.to(torch.int64)).unflatten(0, (steps, batch))
+                spikes = run_cuba(accum, p, torch.float32)
+            else:
+                if spec.type != "conv":
+                    flat = flat.flatten(1)
+                accum = dendritic_sums(flat, module.weight, module).unflatten(0, (steps, batch))
+                spikes = run_cuba(accum, p, torch.float32, bounds=sum_bounds(module.weight))
         windows.append(spikes.transpose(0, 1).to(torch.int8).cpu().numpy())
     if voltage:
         windows.append(_final_voltage(accum, params[-1]))

@@ -185,7 +185,8 @@ def run_lava_counts(net_path: str | os.PathLike[str], currents: np.ndarray, time
                     chunk_steps: int = 500,
                     on_progress: Callable[[int, int], None] | None = None,
                     timeout: float | None = None, stepwise: bool = False,
-                    scipy_conv: bool = False, voltage: bool = False) -> LavaCounts:
+                    scipy_conv: bool = False, voltage: bool = False,
+                    input_message_bits: int = 0) -> LavaCounts:
     """:func:`run_lava`'s one run of ``N*T + L - 1`` steps, reading back only counts.
 
     Each block's ``out`` port feeds a :class:`~.lava_procs.counter.SpikeCounter` that
@@ -198,16 +199,21 @@ def run_lava_counts(net_path: str | os.PathLike[str], currents: np.ndarray, time
     (:mod:`.lava_procs.conv`; ``scipy_conv`` keeps Lava's own scipy loop, about a
     second per step at 28x28). ``voltage``: also read the output layer's ``v`` where
     each sample's window ends (:class:`~.lava_procs.voltage.VoltageSampler`).
-    Arguments as for :func:`run_lava`; runs in an isolated worker (``timeout`` in
-    seconds).
+    A network without an input layer takes ``currents`` as messages into its first
+    synapse (``input_message_bits`` > 0: graded, netx's argument); the synapse
+    delivers them one step later, so every block's window, and netx's reset
+    offset, start one step later than behind an input layer, and the run is one
+    step longer. Arguments as for :func:`run_lava`; runs in an isolated worker
+    (``timeout`` in seconds).
     """
     samples = currents.shape[0]
-    depth = len(read_network(net_path).layers)
-    total = samples * timesteps + depth - 1
+    net = read_network(net_path)
+    lag = 0 if net.has_input_block else 1
+    total = samples * timesteps + len(net.layers) - 1 + lag
     inputs = _window_inputs(currents, timesteps, total, stepwise)
     output, per_neuron, voltages = run_isolated(
         _count_inline, (net_path, total, inputs, samples, timesteps, chunk_steps, on_progress,
-                        scipy_conv, voltage), timeout=timeout)
+                        scipy_conv, voltage, input_message_bits), timeout=timeout)
     return LavaCounts(output.reshape(samples, -1).astype(np.int64),
                       [_to_lava_order(c).astype(np.int64) for c in per_neuron],
                       None if voltages is None else voltages.reshape(samples, -1))
@@ -216,7 +222,7 @@ def run_lava_counts(net_path: str | os.PathLike[str], currents: np.ndarray, time
 def _count_inline(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarray,
                   samples: int, timesteps: int, chunk_steps: int,
                   on_progress: Callable[[int, int], None] | None, scipy_conv: bool = False,
-                  voltage: bool = False
+                  voltage: bool = False, input_message_bits: int = 0
                   ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
     """Build the file with netx, a counter on every block, run, read back the counts (Lava
     order): ``(output counts (N, *out_shape), [per-neuron counts per block], output
@@ -231,15 +237,16 @@ def _count_inline(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarr
     from .lava_procs.conv import PyConvModelFixedExact
     from .lava_procs.counter import SpikeCounter
 
-    net = hdf5.Network(net_config=str(Path(net_path)), reset_interval=timesteps)
+    lag = 0 if read_network(net_path).has_input_block else 1  # a first synapse delays a step
+    net = hdf5.Network(net_config=str(Path(net_path)), reset_interval=timesteps,
+                       reset_offset=lag, input_message_bits=input_message_bits)
     blocks = net.layers
-    if type(blocks[0]).__name__ != "Input":
-        raise SlssnnError(f"network {net_path}: layer 0 must be an input layer")
     source = Source(data=inputs.astype(np.int32))
-    source.s_out.connect(blocks[0].neuron.a_in)  # netx's Input leaves its inp port unconnected
+    # netx's Input leaves its inp port unconnected: currents go into its neurons' a_in
+    source.s_out.connect(blocks[0].neuron.a_in if lag == 0 else net.inp)
     counters = []
     for i, block in enumerate(blocks):
-        counter = SpikeCounter(shape=block.out.shape, first=i, samples=samples,
+        counter = SpikeCounter(shape=block.out.shape, first=i + lag, samples=samples,
                                timesteps=timesteps, per_sample=i == len(blocks) - 1)
         block.out.connect(counter.a_in)
         counters.append(counter)
@@ -247,7 +254,7 @@ def _count_inline(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarr
     if voltage:
         from .lava_procs.voltage import VoltageSampler
 
-        sampler = VoltageSampler(shape=blocks[-1].out.shape, first=len(blocks) - 1,
+        sampler = VoltageSampler(shape=blocks[-1].out.shape, first=len(blocks) - 1 + lag,
                                  samples=samples, timesteps=timesteps)
         sampler.v_ref.connect_var(blocks[-1].neuron.v)
     exceptions = {} if scipy_conv else {Conv: PyConvModelFixedExact}

@@ -39,25 +39,27 @@ voltage where each sample's window ends; ties go to the lowest class index."""
 
 def make_record(backend: str, net: NetxNetwork, dataset: str, split: Split,
                 spikes: list[np.ndarray], wall_seconds: float,
-                voltage: np.ndarray | None = None) -> dict[str, Any]:
+                voltage: np.ndarray | None = None,
+                input_counts: np.ndarray | None = None) -> dict[str, Any]:
     """Build a run record from every layer's spikes ``(N, T, *layer_shape)`` (and, for the
     voltage readout, the output layer's final ``v`` per sample ``(N, *shape)``)."""
     samples, timesteps = spikes[-1].shape[:2]
     output = spikes[-1].reshape(samples, timesteps, -1).sum(1).astype(np.int64)
     per_neuron = [s.sum(axis=(0, 1), dtype=np.int64) for s in spikes]
     return record_from_counts(backend, net, dataset, split, output, per_neuron, int(timesteps),
-                              wall_seconds, voltage)
+                              wall_seconds, voltage, input_counts)
 
 
 def record_from_counts(backend: str, net: NetxNetwork, dataset: str, split: Split,
                        output: np.ndarray, per_neuron: list[np.ndarray], timesteps: int,
-                       wall_seconds: float, voltage: np.ndarray | None = None
-                       ) -> dict[str, Any]:
+                       wall_seconds: float, voltage: np.ndarray | None = None,
+                       input_counts: np.ndarray | None = None) -> dict[str, Any]:
     """Build a run record from output spike counts per sample ``(N, classes)`` and every
     layer's spikes per neuron over the run (shaped like the layer). With ``voltage``
     (the output layer's ``v`` where each sample's window ends, ``(N, classes)``), the
     prediction is its argmax (``readout: "voltage"``), else the counts' (``"spikes"``);
-    ties go to the lowest class index either way."""
+    ties go to the lowest class index either way. ``input_counts``: the messages each
+    input sent into a first synapse (no input layer), for that block's synops."""
     samples = output.shape[0]
     readout = output if voltage is None else np.asarray(voltage).reshape(samples, -1)
     predictions = predict(torch.from_numpy(np.asarray(readout, dtype=np.int64)))
@@ -75,7 +77,7 @@ def record_from_counts(backend: str, net: NetxNetwork, dataset: str, split: Spli
         "predictions": predictions.tolist(),
         "labels": labels.tolist(),
         "layers": layer_activity(net.layers, per_neuron, int(timesteps), int(samples),
-                                 metadata=net.metadata),
+                                 input_counts=input_counts, metadata=net.metadata),
         "wall_seconds": round(wall_seconds, 3),
     }
 
@@ -114,9 +116,6 @@ def _network_inputs(net: NetxNetwork, dataset: DataSource, limit: int | None,
     if int(timesteps) < 1 or not float(scale) > 0:
         raise SlssnnError(f"network {net.path}: timesteps must be >= 1 and the input scale "
                           f"> 0, got {timesteps} and {scale}")
-    if net.layers[0].type != "input":
-        raise SlssnnError(f"network {net.path}: layer 0 must be an input layer to run a dataset "
-                          "(run your own spike array with --input)")
     timesteps = int(timesteps)
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, data_dir, timesteps)
     kind = meta.get("model_config", {}).get("input_kind")
@@ -126,9 +125,12 @@ def _network_inputs(net: NetxNetwork, dataset: DataSource, limit: int | None,
     if data.kind == EVENTS and data.test.images.shape[1] != timesteps:
         raise SlssnnError(f"dataset {data.name!r}: {data.test.images.shape[1]} event frames "
                           f"per sample, network {net.path} runs T={timesteps} steps")
-    flat = len(net.input_shape) == 1 and net.input_shape[0] == int(np.prod(data.input_shape))
-    if tuple(data.input_shape) != tuple(net.input_shape) and not flat:
-        raise SlssnnError(f"network {net.path}: input shape {net.input_shape} does not match "
+    # a NIR network's always-on input (docs/nir.md) is the last of its flat inputs
+    bias_channel = (meta.get("input_encoding") or {}).get("bias_channel")
+    shape = net.input_shape if bias_channel is None else (net.input_shape[0] - 1,)
+    flat = len(shape) == 1 and shape[0] == int(np.prod(data.input_shape))
+    if tuple(data.input_shape) != tuple(shape) and not flat:
+        raise SlssnnError(f"network {net.path}: input shape {shape} does not match "
                           f"dataset {data.name!r} {data.input_shape}")
     classes, outputs = len(data.class_names), net.layers[-1].neurons
     if outputs != classes:
@@ -144,7 +146,22 @@ def _network_inputs(net: NetxNetwork, dataset: DataSource, limit: int | None,
         print(f"input layer: {clamped} input current(s) clamped to Loihi's range")
     if flat:  # (N, [T,] C, H, W) -> (N, [T,] C*H*W)
         currents = currents.reshape(*currents.shape[:-3], -1)
+    if not net.has_input_block and int(currents.min()) < 0:
+        raise SlssnnError(f"network {net.path}: its first synapse takes spikes (graded values "
+                          "are unsigned); the encoded input has negative values")
+    if bias_channel is not None:
+        currents = torch.cat([currents, torch.ones_like(currents[..., :1])], dim=-1)
     return split, currents.numpy(), timesteps
+
+
+def input_message_bits(net: NetxNetwork, currents: np.ndarray) -> int:
+    """Bits of the messages a network without an input layer receives in its first
+    synapse: 0 for binary spikes (0/1), else the largest value's bit length (netx's
+    ``input_message_bits``); 0 behind an input layer (its input is current)."""
+    if net.has_input_block or currents.size == 0:
+        return 0
+    peak = int(currents.max())
+    return 0 if peak <= 1 else peak.bit_length()
 
 
 def run_network(net_path: str | os.PathLike[str], dataset: DataSource, backend: str = "lava",
@@ -174,24 +191,29 @@ def run_network(net_path: str | os.PathLike[str], dataset: DataSource, backend: 
     split, currents, timesteps = _network_inputs(net, dataset, limit, data_dir, timesteps,
                                                  input_scale)
     stepwise = currents.ndim == len(net.input_shape) + 2  # event frames (N, T, *input_shape)
+    sent = None  # messages into a first synapse, per input, over the run
+    if not net.has_input_block:
+        sent = np.count_nonzero(currents, axis=(0, 1) if stepwise else 0).astype(np.int64)
+        sent = sent if stepwise else sent * timesteps
     started = time.perf_counter()
     if backend == "lava":
         from .lava_runner import run_lava_counts
 
         counts = run_lava_counts(Path(net_path), currents, timesteps, on_progress=on_progress,
-                                 timeout=timeout, stepwise=stepwise, voltage=voltage)
+                                 timeout=timeout, stepwise=stepwise, voltage=voltage,
+                                 input_message_bits=input_message_bits(net, currents))
         return _warn_silent(record_from_counts(
             backend, net, _name(dataset), split, counts.output, counts.per_neuron, timesteps,
-            time.perf_counter() - started, counts.voltage))
+            time.perf_counter() - started, counts.voltage, sent))
     from .emulator import run_windows
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     voltages: list[np.ndarray] | None = [] if voltage else None
     spikes = run_windows(net, currents, timesteps, device=device, stepwise=stepwise,
-                         voltages=voltages)
+                         voltages=voltages, input_graded=input_message_bits(net, currents) > 0)
     return _warn_silent(make_record(backend, net, _name(dataset), split, spikes,
                                     time.perf_counter() - started,
-                                    voltages[0] if voltages else None))
+                                    voltages[0] if voltages else None, sent))
 
 
 def _warn_silent(record: dict[str, Any]) -> dict[str, Any]:

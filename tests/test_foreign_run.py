@@ -27,26 +27,34 @@ CUBA = {"threshold": 1.25, "current_decay": 0.25, "voltage_decay": 0.03,
         "requires_grad": False}
 
 
-@pytest.fixture(scope="module")
-def slayer_net(tmp_path_factory):
-    """input 784 -> dense 32 -> dense 10, CUBA, exported by SLAYER's blocks themselves."""
+def slayer_export(path, input_layer: bool):
+    """[input 784 ->] dense 32 -> dense 10, CUBA, exported by SLAYER's blocks themselves."""
     import lava.lib.dl.slayer as slayer
 
     torch.manual_seed(0)
-    blocks = torch.nn.ModuleList([
-        slayer.block.cuba.Input(CUBA),
-        slayer.block.cuba.Dense(CUBA, 784, 32, weight_scale=2, weight_norm=False),
-        slayer.block.cuba.Dense(CUBA, 32, 10, weight_scale=2, weight_norm=False)])
+    blocks = [slayer.block.cuba.Input(CUBA)] if input_layer else []
+    blocks += [slayer.block.cuba.Dense(CUBA, 784, 32, weight_scale=2, weight_norm=False),
+               slayer.block.cuba.Dense(CUBA, 32, 10, weight_scale=2, weight_norm=False)]
     x = torch.rand(2, 784, 4)
     with torch.no_grad():
-        for block in blocks:  # one pass sets the input block's shape for its export
+        for block in blocks:  # one pass sets the blocks' shapes for their export
             x = block(x)
-    path = tmp_path_factory.mktemp("slayer") / "mnist_mlp.net"
     with h5py.File(path, "w") as handle:
         layer = handle.create_group("layer")
         for i, block in enumerate(blocks):
             block.export_hdf5(layer.create_group(str(i)))
     return path
+
+
+@pytest.fixture(scope="module")
+def slayer_net(tmp_path_factory):
+    return slayer_export(tmp_path_factory.mktemp("slayer") / "mnist_mlp.net", True)
+
+
+@pytest.fixture(scope="module")
+def synapse_first(tmp_path_factory):
+    """The same without an input layer: pixels enter the first synapse as messages."""
+    return slayer_export(tmp_path_factory.mktemp("slayer") / "mnist_dense.net", False)
 
 
 def run(net, out, *options):
@@ -137,3 +145,24 @@ def test_lava_dl_mnist_net_classifies_the_mnist_test_images(tmp_path, capsys):
     assert spikes["readout"] == "spikes" and set(spikes["predictions"]) == {0}
     assert "never spiked, so every prediction is class 0; a non-spiking output layer " \
            "(SLAYER's Affine block) is read with --readout voltage" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("scale, bits", [(1 / 255, "binary"), (1 / 16, "graded")])
+def test_a_network_without_an_input_layer_takes_pixels_into_its_first_synapse(
+        synapse_first, tmp_path, scale, bits):
+    """round(pixel * S) as binary spikes (S = 1/255) or as graded messages 0..16 (5 bits):
+    Lava's windows start a step later behind a synapse; the records are the same."""
+    assert not read_network(synapse_first).has_input_block
+    options = ["--timesteps", "6", "--input-scale", str(scale), "--limit", "16"]
+    lava = run(synapse_first, tmp_path / "lava.json", "--backend", "lava", *options,
+               "--readout", "voltage")
+    emulator = run(synapse_first, tmp_path / "emulator.json", "--backend", "emulator",
+                   *options, "--readout", "voltage")
+    assert lava["layers"] == emulator["layers"]
+    assert lava["predictions"] == emulator["predictions"]
+    assert all(layer["spikes"] > 0 for layer in lava["layers"]), lava["layers"]
+    images = load_dataset("mnist", None, 6).test.images[:16]
+    pixels = torch.round(images.double() * scale).reshape(16, -1)
+    assert (int(pixels.max()) > 1) == (bits == "graded")
+    sent = int((pixels != 0).sum()) * 6  # every message reaches all 32 neurons
+    assert lava["layers"][0]["synops"] == sent * 32
