@@ -214,9 +214,18 @@ def run_lava_counts(net_path: str | os.PathLike[str], currents: np.ndarray, time
     output, per_neuron, voltages = run_isolated(
         _count_inline, (net_path, total, inputs, samples, timesteps, chunk_steps, on_progress,
                         scipy_conv, voltage, input_message_bits), timeout=timeout)
-    return LavaCounts(output.reshape(samples, -1).astype(np.int64),
+    return LavaCounts(_samples_ours(output, samples),
                       [_to_lava_order(c).astype(np.int64) for c in per_neuron],
-                      None if voltages is None else voltages.reshape(samples, -1))
+                      None if voltages is None else _samples_ours(voltages, samples))
+
+
+def _samples_ours(values: np.ndarray, samples: int) -> np.ndarray:
+    """Per-sample values of a layer, Lava order ``(N, *lava_shape)`` -> int64 ``(N, neurons)``
+    flattened in our (C, H, W) order, as the emulator flattens them."""
+    values = np.asarray(values).reshape(samples, *np.shape(values)[1:])
+    if values.ndim == 4:  # (N, x, y, c) -> (N, c, y, x)
+        values = np.swapaxes(values, 1, 3)
+    return values.reshape(samples, -1).astype(np.int64)
 
 
 def _count_inline(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarray,

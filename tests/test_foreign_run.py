@@ -166,3 +166,32 @@ def test_a_network_without_an_input_layer_takes_pixels_into_its_first_synapse(
     assert (int(pixels.max()) > 1) == (bits == "graded")
     sent = int((pixels != 0).sum()) * 6  # every message reaches all 32 neurons
     assert lava["layers"][0]["synops"] == sent * 32
+
+
+def test_a_conv_output_layer_predicts_the_same_class_on_both_backends(tmp_path):
+    """Output conv (C=2, H=1, W=5) as the 10 classes: Lava's per-sample counts and voltages
+    come in (x, y, c) order and are read in (C, H, W) order, as the emulator's."""
+    from slssnn.export.netx_writer import export_network
+    from slssnn.lava_runtime.run import run_network
+    from slssnn.training.datasets import dataset_from_arrays
+    from slssnn.training.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    config = ModelConfig(name="conv-out", input_shape=(1, 1, 5), num_classes=10, timesteps=4,
+                         layers=[{"type": "conv", "out_channels": 2, "kernel": 3, "stride": 1,
+                                  "padding": 1}],
+                         input_scale=0.1, input_threshold=8, initial_threshold=0.3)
+    model = build_model(config).eval()
+    with torch.no_grad():
+        model.blocks[0].synapse.weight.add_(0.05)
+    export_network(model, tmp_path / "conv.net", {})
+    images = np.random.default_rng(0).integers(0, 255, (30, 1, 5)).astype(np.uint8)
+    labels = np.arange(30) % 10
+    data = dataset_from_arrays({"x_train": images, "y_train": labels, "x_test": images,
+                                "y_test": labels})
+    for readout in ("spikes", "voltage"):
+        emulator = run_network(tmp_path / "conv.net", data, "emulator", readout=readout)
+        lava = run_network(tmp_path / "conv.net", data, "lava", readout=readout)
+        assert lava["predictions"] == emulator["predictions"], readout
+        assert lava["layers"] == emulator["layers"]
+        assert len(set(lava["predictions"])) > 2, lava["predictions"]  # not all ties
