@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from corpus import OXFORD
-from netfactory import random_net
+from netfactory import CONV_NET_LAYERS, random_net
 
 from slssnn.export.netx_writer import export_network
 
@@ -133,7 +133,9 @@ def test_twenty_interrupted_or_timed_out_runs_leave_nothing_behind(tmp_path):
 
 def test_cli_timeout_is_one_line_exit_2(tmp_path):
     net = tmp_path / "d.net"
-    export_network(random_net(input_shape=(1, 8, 8)), net)
+    digits_net = random_net(input_shape=(1, 8, 8), layers=[
+        *CONV_NET_LAYERS[:-1], {"type": "dense", "out_features": 10}])  # digits' 10 classes
+    export_network(digits_net, net)
     proc = start(["-m", "slssnn", "run", str(net), "--dataset", "digits", "--backend", "lava",
                   "--timeout", "0.5", "-o", str(tmp_path / "r.json")], uuid.uuid4().hex)
     _, err = proc.communicate(timeout=60)
