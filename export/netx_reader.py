@@ -71,6 +71,9 @@ def _numbers(group: h5py.Group, key: str, where: str, integer: bool = True,
         raise _Refuse(f"{where}: field '{key}' holds NaN or infinite values")
     if integer and not np.all(value == np.round(value)):
         raise _Refuse(f"{where}: field '{key}' must hold integers")
+    if integer and value.size and np.abs(value).max() >= 2.0 ** 62:
+        raise _Refuse(f"{where}: field '{key}' holds integers beyond the int64 range "
+                      f"(found {np.abs(value).max():g})")
     if rng is not None and value.size and (value.min() < rng.low or value.max() > rng.high):
         raise _Refuse(f"{where}: field '{key}' outside [{rng.low:g}, {rng.high:g}] "
                       f"(found {value.min():g}..{value.max():g})")

@@ -100,6 +100,7 @@ def drive(path: Path, steps: int = 6, backend: str = "emulator"):
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # e.g. a huge value cast to int64
 def test_damaged_networks_are_refused_or_run(tmp_path):
     ours = tmp_path / "ours.net"
     export_network(random_net(), ours)
