@@ -843,9 +843,9 @@ def convert_nir_to_netx(graph: Any, out: str | os.PathLike[str], timesteps: int 
             metadata["input_encoding"] = encoding
     if timesteps is not None:
         metadata = {**(metadata or {}), "timesteps": int(timesteps)}
-    folded_macs = {spec.name: record["fold"]["ann_macs"]
-                   for spec, record in zip(layers[len(layers) - len(reports):], reports,
-                                           strict=True) if "fold" in record}
+    names = {spec.index: spec.name for spec in layers}
+    folded_macs = {names[record["layer"]]: record["fold"]["ann_macs"]
+                   for record in reports if "fold" in record}
     if folded_macs:  # the twin runs the unfolded chain (lava_runtime/activity.py)
         metadata = {**(metadata or {}), S.ANN_MACS_KEY: folded_macs}
     network = write_network(out, _with_extras(layers, _json_meta(graph, NETX_KEY)), metadata)

@@ -357,19 +357,18 @@ def _windows(layers: list[LayerSpec], params: list, modules: list, chunk: torch.
     the first synapse, for graded messages into it."""
     spikes = None  # (T, B, *shape) float 0/1
     windows = []
-    accum = None
+    # what the first block receives on each step, (T, B, *in): (B, T, *in) or held (B, *in)
+    accum = chunk.transpose(0, 1) if stepwise else chunk.unsqueeze(0).expand(
+        timesteps, *chunk.shape)
     for spec, p, module in zip(layers, params, modules, strict=True):
         if spec.type == "input":
-            accum = chunk.transpose(0, 1) if stepwise else chunk.unsqueeze(0).expand(
-                timesteps, *chunk.shape)
-            if stepwise:  # (B, T, *in) -> (T, B, *in)
-                spikes = run_cuba(chunk.transpose(0, 1), p, torch.float32)
+            if stepwise:
+                spikes = run_cuba(accum, p, torch.float32)
             else:
                 spikes = run_cuba_constant(chunk, timesteps, p, torch.float32)
         else:
             if spikes is None:  # a first synapse: the given values are its input spikes
-                spikes = (chunk.transpose(0, 1) if stepwise else
-                          chunk.unsqueeze(0).expand(timesteps, *chunk.shape)).float()
+                spikes = accum.float()
             steps, batch = spikes.shape[:2]
             flat = spikes.flatten(0, 1)  # (T*B, *in)
             if graded_first is not None and spec is layers[0]:

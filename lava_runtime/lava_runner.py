@@ -213,7 +213,7 @@ def run_lava_counts(net_path: str | os.PathLike[str], currents: np.ndarray, time
     inputs = _window_inputs(currents, timesteps, total, stepwise)
     output, per_neuron, voltages = run_isolated(
         _count_inline, (net_path, total, inputs, samples, timesteps, chunk_steps, on_progress,
-                        scipy_conv, voltage, input_message_bits), timeout=timeout)
+                        scipy_conv, voltage, input_message_bits, lag), timeout=timeout)
     return LavaCounts(_samples_ours(output, samples),
                       [_to_lava_order(c).astype(np.int64) for c in per_neuron],
                       None if voltages is None else _samples_ours(voltages, samples))
@@ -231,11 +231,12 @@ def _samples_ours(values: np.ndarray, samples: int) -> np.ndarray:
 def _count_inline(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarray,
                   samples: int, timesteps: int, chunk_steps: int,
                   on_progress: Callable[[int, int], None] | None, scipy_conv: bool = False,
-                  voltage: bool = False, input_message_bits: int = 0
+                  voltage: bool = False, input_message_bits: int = 0, lag: int = 0
                   ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
     """Build the file with netx, a counter on every block, run, read back the counts (Lava
     order): ``(output counts (N, *out_shape), [per-neuron counts per block], output
-    voltages (N, *out_shape) at each window's end or None)``."""
+    voltages (N, *out_shape) at each window's end or None)``. ``lag``: 1 where the input
+    enters a first synapse, which delays it a step (:func:`run_lava_counts`), else 0."""
     if "lava.magma.runtime.message_infrastructure.multiprocessing" not in sys.modules:
         _prepare_multiprocessing()
     from lava.lib.dl.netx import hdf5
@@ -246,7 +247,6 @@ def _count_inline(net_path: str | os.PathLike[str], steps: int, inputs: np.ndarr
     from .lava_procs.conv import PyConvModelFixedExact
     from .lava_procs.counter import SpikeCounter
 
-    lag = 0 if read_network(net_path).has_input_block else 1  # a first synapse delays a step
     net = hdf5.Network(net_config=str(Path(net_path)), reset_interval=timesteps,
                        reset_offset=lag, input_message_bits=input_message_bits)
     blocks = net.layers

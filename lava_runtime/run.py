@@ -24,7 +24,8 @@ from slssnn.export.netx_reader import NetxNetwork, read_network
 from slssnn.training.datasets import EVENTS, Dataset, Split, load_dataset
 from slssnn.training.models import SpikingNet, encode_currents, predict
 
-from .activity import layer_activity
+from .activity import layer_activity, message_counts
+from .simulate import input_message_bits
 
 RECORD_VERSION = 1
 """Version of the run record's fields (``energy/runfile.py`` refuses others)."""
@@ -146,22 +147,9 @@ def _network_inputs(net: NetxNetwork, dataset: DataSource, limit: int | None,
         print(f"input layer: {clamped} input current(s) clamped to Loihi's range")
     if flat:  # (N, [T,] C, H, W) -> (N, [T,] C*H*W)
         currents = currents.reshape(*currents.shape[:-3], -1)
-    if not net.has_input_block and int(currents.min()) < 0:
-        raise SlssnnError(f"network {net.path}: its first synapse takes spikes (graded values "
-                          "are unsigned); the encoded input has negative values")
     if bias_channel is not None:
         currents = torch.cat([currents, torch.ones_like(currents[..., :1])], dim=-1)
     return split, currents.numpy(), timesteps
-
-
-def input_message_bits(net: NetxNetwork, currents: np.ndarray) -> int:
-    """Bits of the messages a network without an input layer receives in its first
-    synapse: 0 for binary spikes (0/1), else the largest value's bit length (netx's
-    ``input_message_bits``); 0 behind an input layer (its input is current)."""
-    if net.has_input_block or currents.size == 0:
-        return 0
-    peak = int(currents.max())
-    return 0 if peak <= 1 else peak.bit_length()
 
 
 def run_network(net_path: str | os.PathLike[str], dataset: DataSource, backend: str = "lava",
@@ -191,17 +179,18 @@ def run_network(net_path: str | os.PathLike[str], dataset: DataSource, backend: 
     split, currents, timesteps = _network_inputs(net, dataset, limit, data_dir, timesteps,
                                                  input_scale)
     stepwise = currents.ndim == len(net.input_shape) + 2  # event frames (N, T, *input_shape)
+    bits = input_message_bits(net, currents)
     sent = None  # messages into a first synapse, per input, over the run
-    if not net.has_input_block:
-        sent = np.count_nonzero(currents, axis=(0, 1) if stepwise else 0).astype(np.int64)
-        sent = sent if stepwise else sent * timesteps
+    if not net.has_input_block:  # a held current is sent on each of the T steps
+        sent = message_counts(currents) if stepwise else \
+            message_counts(currents[:, None]) * timesteps
     started = time.perf_counter()
     if backend == "lava":
         from .lava_runner import run_lava_counts
 
         counts = run_lava_counts(Path(net_path), currents, timesteps, on_progress=on_progress,
                                  timeout=timeout, stepwise=stepwise, voltage=voltage,
-                                 input_message_bits=input_message_bits(net, currents))
+                                 input_message_bits=bits)
         return _warn_silent(record_from_counts(
             backend, net, _name(dataset), split, counts.output, counts.per_neuron, timesteps,
             time.perf_counter() - started, counts.voltage, sent))
@@ -210,7 +199,7 @@ def run_network(net_path: str | os.PathLike[str], dataset: DataSource, backend: 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     voltages: list[np.ndarray] | None = [] if voltage else None
     spikes = run_windows(net, currents, timesteps, device=device, stepwise=stepwise,
-                         voltages=voltages, input_graded=input_message_bits(net, currents) > 0)
+                         voltages=voltages, input_graded=bits > 0)
     return _warn_silent(make_record(backend, net, _name(dataset), split, spikes,
                                     time.perf_counter() - started,
                                     voltages[0] if voltages else None, sent))

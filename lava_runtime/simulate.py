@@ -102,8 +102,11 @@ def with_bias_channel(net: NetxNetwork, spikes: np.ndarray | None, steps: int
     return np.concatenate([spikes, ones], axis=-2)
 
 
-def _message_bits(net: NetxNetwork, spikes: np.ndarray) -> int:
-    """Bits of graded input spikes into a first synapse (0: binary spikes)."""
+def input_message_bits(net: NetxNetwork, spikes: np.ndarray) -> int:
+    """Bits of the messages a network without an input layer receives in its first synapse
+    (netx's ``input_message_bits``): 0 for binary spikes (0/1), else the largest value's
+    bit length; 0 behind an input layer (its input is current). Negative values are
+    refused (graded spikes are unsigned)."""
     if net.has_input_block:
         return 0  # currents into the input layer's neurons, not spikes
     if spikes.min() < 0:
@@ -147,7 +150,7 @@ def simulate(net: str | os.PathLike[str], *, steps: int, spikes: np.ndarray | No
     if spikes is not None:
         spikes = np.asarray(spikes)
         batched = _check_input(network, "spikes", spikes, steps)
-        message_bits = _message_bits(network, spikes)
+        message_bits = input_message_bits(network, spikes)
     if bias is not None:
         bias = np.asarray(bias)
         batched = _check_input(network, "bias", bias, None) or batched

@@ -165,8 +165,7 @@ def _trainer_options(args: argparse.Namespace) -> dict[str, Any]:
     TrainConfig's defaults)."""
     names = ("optimizer", "weight_decay", "momentum", "nesterov", "warmup_epochs",
              "label_smoothing", "logit_scale", "shift_fraction", "max_shift", "limit_train",
-             "validation",
-             "grad_shards", "device")
+             "validation", "grad_shards", "device")
     return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 
